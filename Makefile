@@ -1,0 +1,44 @@
+# Every target installs what it needs into .venv first (pinned: pyproject.toml + constraints.txt).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-slow check lint typecheck bench docs lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/stream-harness check examples/prefab_good.py:batch_process --inputs '{"items": [1, 2, 3]}'
+	$(BIN)/stream-harness check examples/prefab_buggy.py:batch_process --inputs '{"items": [1, 2, 3]}' || true
+
+test: $(STAMP) check
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+check: lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness tests bench examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+docs: $(STAMP)
+	$(BIN)/python -m harness._docs > docs/rules.md
+
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | sort -f > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build

@@ -1,0 +1,82 @@
+"""The rule catalog: every check the harness makes has one entry here, with a stable id.
+
+A rule is one small named function, registered with the :func:`rule` decorator, which records
+the id, the severity, a one-line summary and -- from the function's docstring -- the longer
+explanation.  Rule ids are public interface (users' CI jobs grep for them): never rename one.
+
+The function's signature is the rule's own business (a sequence rule takes checker state, an
+HTTP rule takes a status code); what every rule shares is that it returns a message when the
+rule is broken and ``None`` when it holds, and that :func:`violation` turns an id and a message
+into a :class:`Violation` with the catalog's severity.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
+
+__all__ = ["CATALOG", "Rule", "Severity", "Violation", "rule", "violation"]
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    severity: Severity
+    summary: str
+    explanation: str
+    check: Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule: which, how bad, at which event (``None``: the stream as a whole)."""
+
+    rule: str
+    severity: Severity
+    message: str
+    event_index: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "event_index": self.event_index,
+            "message": self.message,
+        }
+
+
+CATALOG: dict[str, Rule] = {}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def rule(rule_id: str, severity: Severity | str, summary: str) -> Callable[[F], F]:
+    """Register the decorated function as the rule ``rule_id``; its docstring explains it."""
+
+    def register(fn: F) -> F:
+        if rule_id in CATALOG:
+            raise ValueError(f"rule {rule_id!r} registered twice")
+        explanation = inspect.cleandoc(fn.__doc__ or "")
+        if not explanation:
+            raise ValueError(f"rule {rule_id!r} needs a docstring: it is the rule's explanation")
+        CATALOG[rule_id] = Rule(rule_id, Severity(severity), summary, explanation, fn)
+        return fn
+
+    return register
+
+
+def violation(rule_id: str, message: str, event_index: int | None = None) -> Violation:
+    """A violation of the catalogued rule ``rule_id`` (its severity comes from the catalog)."""
+    return Violation(rule_id, CATALOG[rule_id].severity, message, event_index)
