@@ -164,10 +164,7 @@ class StreamSession:
         """Feed raw SSE bytes; returns False once ``max_events`` is reached (stop reading)."""
         if self.first_byte is None:
             self.first_byte = at
-        for event in self.decoder.feed(chunk, at):
-            if not self.feed_event(event, at):
-                return False
-        return True
+        return all(self.feed_event(event, at) for event in self.decoder.feed(chunk, at))
 
     def feed_event(self, event: SSEEvent, at: float) -> bool:
         """Feed one decoded event; returns False once ``max_events`` is reached."""
@@ -199,7 +196,9 @@ class StreamSession:
 
     # -- output -------------------------------------------------------------------------------
 
-    def finish(self, end: float, *, complete: bool = True, bytes_stream: bool = True) -> CheckResult:
+    def finish(
+        self, end: float, *, complete: bool = True, bytes_stream: bool = True
+    ) -> CheckResult:
         """End of stream at time ``end``.
 
         ``complete=False`` when the runner already reported why the stream was cut short (a
@@ -237,4 +236,3 @@ class StreamSession:
 
 def _ms(start: float, t: float | None) -> float | None:
     return None if t is None else (t - start) * 1000.0
-

@@ -80,8 +80,8 @@ class SSEDecoder:
     """Incremental decoder: ``feed(chunk)`` returns the events the chunk completed.
 
     >>> d = SSEDecoder()
-    >>> d.feed(b'id: 1\\ndata: {"type": "start"}\\n\\nda')
-    [SSEEvent(data='{"type": "start"}', event='message', id='1', retry=None, offset=0, time=None, invalid_utf8=False, oversize=False)]
+    >>> [(e.data, e.id) for e in d.feed(b'id: 1\\ndata: {"type": "start"}\\n\\nda')]
+    [('{"type": "start"}', '1')]
     >>> [e.data for e in d.feed(b"ta: x\\n\\n")], d.last_event_id
     (['x'], '1')
     """
@@ -227,7 +227,9 @@ class SSEDecoder:
                             text, bad = raw.decode(), False
                         except UnicodeDecodeError:
                             text, bad = raw.decode("utf-8", "replace"), True
-                        out.append(_new(SSEEvent, (text, "message", id_buf, None, pos, at, bad, False)))
+                        out.append(
+                            _new(SSEEvent, (text, "message", id_buf, None, pos, at, bad, False))
+                        )
                         pos += n + 2
                         continue
                 elif block[:4] == b"id: ":
@@ -237,7 +239,9 @@ class SSEDecoder:
                         if b"\x00" not in value:
                             id_buf = _decode(value)[0]
                         text, bad = _decode(block[nl + 7 :])
-                        out.append(_new(SSEEvent, (text, "message", id_buf, None, pos, at, bad, False)))
+                        out.append(
+                            _new(SSEEvent, (text, "message", id_buf, None, pos, at, bad, False))
+                        )
                         pos += n + 2
                         continue
             self._id_buf, self._pos = id_buf, pos
@@ -293,7 +297,16 @@ class SSEDecoder:
             map(
                 _new,
                 repeat(SSEEvent),
-                zip(texts, repeat("message"), ids, repeat(None), offsets, repeat(at), repeat(False), repeat(False)),
+                zip(
+                    texts,
+                    repeat("message"),
+                    ids,
+                    repeat(None),
+                    offsets,
+                    repeat(at),
+                    repeat(False),
+                    repeat(False),
+                ),
             )
         )
         if step == 3:
@@ -381,9 +394,8 @@ class SSEDecoder:
                 self._id_buf = _decode(value)[0]
         elif name == b"event":
             self._type = value
-        elif name == b"retry":
-            if _DIGITS.fullmatch(value):
-                self._ev_retry = self.retry = int(value)
+        elif name == b"retry" and _DIGITS.fullmatch(value):
+            self._ev_retry = self.retry = int(value)
         # Any other field name is ignored, as the spec says.
 
     # -- dispatch -----------------------------------------------------------------------------
@@ -397,7 +409,10 @@ class SSEDecoder:
         else:
             etype = "message"
         out.append(
-            _new(SSEEvent, (text, etype, self._id_buf, self._ev_retry, self._ev_start, at, bad, False))
+            _new(
+                SSEEvent,
+                (text, etype, self._id_buf, self._ev_retry, self._ev_start, at, bad, False),
+            )
         )
         self._reset_event()
 

@@ -1,0 +1,356 @@
+"""The SSE decoder against the WHATWG text, a spec-literal reference, and Hypothesis."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness import SSEDecoder, SSEEvent
+
+# -- a reference decoder, written line by line from the WHATWG HTML event-stream text ----------
+
+
+def reference_decode(stream: bytes) -> tuple[list[tuple[str, str, str, int | None]], str]:
+    """Slow and literal: decode the whole stream, split lines, apply the field rules."""
+    text = stream.decode("utf-8", "replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = re.split("\r\n|\r|\n", text)
+    lines.pop()  # the part after the last line end is not a line: discarded at end of stream
+    events = []
+    data, etype, last_id_buf, retry_ev = "", "", "", None
+    last_id = ""
+    for line in lines:
+        if line == "":
+            last_id = last_id_buf
+            if data == "":
+                etype, retry_ev = "", None
+                continue
+            if data.endswith("\n"):
+                data = data[:-1]
+            events.append((etype or "message", data, last_id, retry_ev))
+            data, etype, retry_ev = "", "", None
+            continue
+        if line.startswith(":"):
+            continue
+        if ":" in line:
+            name, value = line.split(":", 1)
+            if value.startswith(" "):
+                value = value[1:]
+        else:
+            name, value = line, ""
+        if name == "event":
+            etype = value
+        elif name == "data":
+            data += value + "\n"
+        elif name == "id":
+            if "\0" not in value:
+                last_id_buf = value
+        elif name == "retry" and value and all(c in "0123456789" for c in value):
+            retry_ev = int(value)
+    return events, last_id
+
+
+def project(events: list[SSEEvent]) -> list[tuple[str, str, str, int | None]]:
+    return [(e.event, e.data, e.id, e.retry) for e in events]
+
+
+def decode_in_chunks(
+    stream: bytes, cuts: list[int], max_event_bytes: int = 1 << 20
+) -> tuple[list[SSEEvent], SSEDecoder]:
+    d = SSEDecoder(max_event_bytes=max_event_bytes)
+    out: list[SSEEvent] = []
+    prev = 0
+    for cut in [*sorted(set(cuts)), len(stream)]:
+        out += d.feed(stream[prev:cut])
+        prev = cut
+    out += d.finish()
+    return out, d
+
+
+# -- example-based: each clause of the spec ---------------------------------------------------
+
+
+def decode(stream: bytes) -> list[tuple[str, str, str, int | None]]:
+    return project(decode_in_chunks(stream, [])[0])
+
+
+def test_decoder_when_plain_data_then_message_event() -> None:
+    assert decode(b"data: hello\n\n") == [("message", "hello", "", None)]
+
+
+def test_decoder_when_multiple_data_lines_then_joined_with_lf() -> None:
+    assert decode(b"data: a\ndata:b\ndata\n\n") == [("message", "a\nb\n", "", None)]
+
+
+def test_decoder_when_only_one_leading_space_then_only_it_is_stripped() -> None:
+    assert decode(b"data:  two\n\n") == [("message", " two", "", None)]
+
+
+def test_decoder_when_event_field_then_type_set_and_reset_after_dispatch() -> None:
+    assert decode(b"event: tick\ndata: 1\n\ndata: 2\n\n") == [
+        ("tick", "1", "", None),
+        ("message", "2", "", None),
+    ]
+
+
+def test_decoder_when_cr_crlf_lf_mixed_then_all_are_line_ends() -> None:
+    assert decode(b"data: a\rdata: b\r\ndata: c\n\r\n") == [("message", "a\nb\nc", "", None)]
+
+
+def test_decoder_when_crlf_torn_across_chunks_then_one_line_end() -> None:
+    events, _ = decode_in_chunks(b"data: a\r\n\r\ndata: b\r\n\r\n", [8, 10])
+    assert project(events) == [("message", "a", "", None), ("message", "b", "", None)]
+
+
+def test_decoder_when_cr_ends_chunk_then_event_dispatched_without_waiting() -> None:
+    d = SSEDecoder()
+    assert [e.data for e in d.feed(b"data: now\r\r")] == ["now"]
+
+
+def test_decoder_when_comment_lines_then_ignored() -> None:
+    assert decode(b": ping\ndata: x\n: another\n\n") == [("message", "x", "", None)]
+
+
+def test_decoder_when_leading_bom_then_dropped_once() -> None:
+    assert decode(b"\xef\xbb\xbfdata: x\n\n") == [("message", "x", "", None)]
+    # A second BOM is part of the first field name, which is then unknown and ignored.
+    assert decode(b"\xef\xbb\xbf\xef\xbb\xbfdata: x\n\n") == []
+
+
+def test_decoder_when_bom_split_across_chunks_then_still_dropped() -> None:
+    events, _ = decode_in_chunks(b"\xef\xbb\xbfdata: x\n\n", [1, 2])
+    assert project(events) == [("message", "x", "", None)]
+
+
+def test_decoder_when_id_persists_then_later_events_carry_it() -> None:
+    d = SSEDecoder()
+    events = d.feed(b"id: 7\ndata: a\n\ndata: b\n\n")
+    assert [e.id for e in events] == ["7", "7"]
+    assert d.last_event_id == "7"
+
+
+def test_decoder_when_id_contains_nul_then_ignored() -> None:
+    assert decode(b"id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n") == [
+        ("message", "a", "1", None),
+        ("message", "b", "1", None),
+    ]
+
+
+def test_decoder_when_empty_id_then_last_event_id_reset() -> None:
+    assert decode(b"id: 1\ndata: a\n\nid\ndata: b\n\n")[1] == ("message", "b", "", None)
+
+
+def test_decoder_when_id_only_block_then_no_event_but_id_committed() -> None:
+    d = SSEDecoder()
+    assert d.feed(b"id: 9\n\n") == []
+    assert d.last_event_id == "9"
+
+
+def test_decoder_when_retry_all_digits_then_set() -> None:
+    d = SSEDecoder()
+    events = d.feed(b"retry: 1500\ndata: x\n\n")
+    assert events[0].retry == 1500
+    assert d.retry == 1500
+
+
+@pytest.mark.parametrize("value", [b"+10", b"1_0", b"-1", b"1.5", b"", b"  10", b" 10 "])
+def test_decoder_when_retry_not_all_ascii_digits_then_ignored(value: bytes) -> None:
+    d = SSEDecoder()
+    d.feed(b"retry:" + value + b"\ndata: x\n\n")
+    assert d.retry is None
+
+
+def test_decoder_when_unknown_field_or_no_colon_then_ignored() -> None:
+    assert decode(b"foo: bar\nbaz\ndata: x\n\n") == [("message", "x", "", None)]
+
+
+def test_decoder_when_empty_data_buffer_then_not_dispatched() -> None:
+    assert decode(b"event: x\n\nretry: 5\n\n") == []
+
+
+def test_decoder_when_data_field_empty_then_dispatched_with_empty_data() -> None:
+    assert decode(b"data\n\n") == [("message", "", "", None)]
+
+
+def test_decoder_when_stream_ends_mid_event_then_discarded_and_truncated() -> None:
+    events, d = decode_in_chunks(b"data: a\n\ndata: b\n", [])
+    assert project(events) == [("message", "a", "", None)]
+    assert d.truncated
+
+
+def test_decoder_when_stream_ends_on_partial_comment_then_not_truncated() -> None:
+    _, d = decode_in_chunks(b"data: a\n\n: keep-alive", [])
+    assert not d.truncated
+
+
+def test_decoder_when_stream_ends_cleanly_then_not_truncated() -> None:
+    _, d = decode_in_chunks(b"data: a\n\n", [])
+    assert not d.truncated
+
+
+def test_decoder_when_invalid_utf8_then_replaced_and_flagged() -> None:
+    events, _ = decode_in_chunks(b"data: a\xffb\n\ndata: ok\n\n", [])
+    assert events[0].data == "a\ufffdb"
+    assert events[0].invalid_utf8
+    assert not events[1].invalid_utf8
+
+
+def test_decoder_when_multibyte_char_split_across_chunks_then_intact() -> None:
+    raw = "data: 你好\n\n".encode()
+    events, _ = decode_in_chunks(raw, [7, 8])
+    assert events[0].data == "你好"
+    assert not events[0].invalid_utf8
+
+
+def test_decoder_records_byte_offset_of_each_event() -> None:
+    stream = b"\xef\xbb\xbfid: 1\ndata: a\n\n: c\r\ndata: b\r\n\r\n"
+    events, _ = decode_in_chunks(stream, [])
+    assert [e.offset for e in events] == [3, 18]
+
+
+def test_decoder_feed_at_stamps_arrival_time() -> None:
+    d = SSEDecoder()
+    assert [e.time for e in d.feed(b"data: a\n\ndata: b\n\n", at=12.5)] == [12.5, 12.5]
+
+
+# -- bounded memory ---------------------------------------------------------------------------
+
+
+def test_decoder_when_event_over_limit_then_placeholder_and_next_event_decoded() -> None:
+    stream = b"data: " + b"x" * 100 + b"\n\ndata: next\n\n"
+    events, _ = decode_in_chunks(stream, [], max_event_bytes=64)
+    assert [(e.oversize, e.data) for e in events] == [(True, ""), (False, "next")]
+
+
+def test_decoder_when_long_line_arrives_in_small_chunks_then_not_buffered() -> None:
+    d = SSEDecoder(max_event_bytes=1024)
+    out = d.feed(b"data: ")
+    for _ in range(10_000):  # 10 MB of one line, 1 KB at a time
+        out += d.feed(b"y" * 1000)
+        assert d._tail_len <= 1024  # the decoder keeps nothing of the oversize line
+    out += d.feed(b"\n\ndata: after\n\n")
+    assert [(e.oversize, e.data) for e in out] == [(True, ""), (False, "after")]
+
+
+def test_decoder_when_oversize_event_spans_many_lines_then_one_placeholder() -> None:
+    stream = b"".join(b"data: %d\n" % i for i in range(1000)) + b"\ndata: z\n\n"
+    events, _ = decode_in_chunks(stream, [50, 3000], max_event_bytes=200)
+    assert [(e.oversize, e.data) for e in events] == [(True, ""), (False, "z")]
+
+
+def test_decoder_rejects_nonpositive_limit() -> None:
+    with pytest.raises(ValueError, match="max_event_bytes"):
+        SSEDecoder(max_event_bytes=0)
+
+
+# -- properties -------------------------------------------------------------------------------
+
+_names = st.sampled_from(["data", "id", "event", "retry", "foo", "", "dat", "data "])
+_values = st.text(alphabet=st.sampled_from([*list("ab 1:\x00é\ufeff"), "\ud7ff"]), max_size=6)
+_line_ends = st.sampled_from([b"\n", b"\r", b"\r\n"])
+
+
+@st.composite
+def sse_streams(draw: st.DrawFn) -> bytes:
+    """Arbitrary, often malformed, streams: random fields, comments, line ends, bad bytes."""
+    parts: list[bytes] = []
+    if draw(st.booleans()):
+        parts.append(b"\xef\xbb\xbf")
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            line = b""
+        elif kind == 1:
+            line = b":" + draw(_values).encode()
+        elif kind == 2:
+            line = draw(st.binary(max_size=4)).replace(b"\n", b"").replace(b"\r", b"")
+        else:
+            name = draw(_names).encode()
+            sep = draw(st.sampled_from([b":", b": ", b":  ", b""]))
+            line = name + sep + draw(_values).encode()
+        parts.append(line + draw(_line_ends))
+    if draw(st.booleans()):
+        parts.append(draw(st.sampled_from([b"data: tail", b"", b":c", b"\r"])))
+    return b"".join(parts)
+
+
+@given(stream=sse_streams(), cuts=st.lists(st.integers(0, 200), max_size=8))
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_decoder_agrees_with_reference_however_the_bytes_are_split(
+    stream: bytes, cuts: list[int]
+) -> None:
+    cuts = [c for c in cuts if c <= len(stream)]
+    events, d = decode_in_chunks(stream, cuts)
+    expected, last_id = reference_decode(stream)
+    assert project(events) == expected
+    assert d.last_event_id == last_id
+    whole, _ = decode_in_chunks(stream, [])
+    assert [e.offset for e in events] == [e.offset for e in whole]
+
+
+_event_names = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=["Cs"]),
+    min_size=1,
+    max_size=8,
+)
+_event_data = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\r"), max_size=20
+)
+_ids = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=["Cs"]), max_size=6
+)
+
+
+def encode(events: list[tuple[str, str, str, int | None]], line_end: bytes) -> bytes:
+    out = []
+    for etype, data, eid, retry in events:
+        lines = [f"event: {etype}", f"id: {eid}"]
+        if retry is not None:
+            lines.append(f"retry: {retry}")
+        lines += [f"data: {d}" for d in data.split("\n")]
+        out.append(line_end.join(s.encode() for s in lines) + line_end + line_end)
+    return b"".join(out)
+
+
+@given(
+    events=st.lists(
+        st.tuples(_event_names, _event_data, _ids, st.none() | st.integers(0, 10**6)), max_size=8
+    ),
+    line_end=_line_ends,
+    cuts=st.lists(st.integers(0, 400), max_size=6),
+)
+@settings(max_examples=300)
+def test_decoder_round_trips_encoded_events(
+    events: list[tuple[str, str, str, int | None]], line_end: bytes, cuts: list[int]
+) -> None:
+    stream = encode(events, line_end)
+    decoded, _ = decode_in_chunks(stream, [c for c in cuts if c <= len(stream)])
+    assert project(decoded) == events
+
+
+@given(
+    n=st.integers(1, 40),
+    with_ids=st.booleans(),
+    cuts=st.lists(st.integers(0, 2000), max_size=6),
+    limit=st.sampled_from([30, 40, 44, 45, 46, 1 << 20]),
+)
+def test_decoder_bulk_path_agrees_with_reference(
+    n: int, with_ids: bool, cuts: list[int], limit: int
+) -> None:
+    """The C-level bulk path for uniform runs must give what the reference gives, and must
+    hand an event that is too large to the general path at exactly the same size."""
+    blocks = [
+        (b"id: %d\n" % i if with_ids else b"") + b'data: {"type":"content","data":"t%d"}\n' % i
+        for i in range(n)
+    ]
+    body = b"\n".join(blocks) + b"\n"
+    events, _ = decode_in_chunks(body, [c for c in cuts if c <= len(body)], max_event_bytes=limit)
+    assert [e.oversize for e in events] == [len(b) > limit for b in blocks]
+    fits = [e for e, b in zip(reference_decode(body)[0], blocks, strict=True) if len(b) <= limit]
+    assert project([e for e in events if not e.oversize]) == fits
+    whole, _ = decode_in_chunks(body, [], max_event_bytes=limit)
+    assert [e.offset for e in events] == [e.offset for e in whole]
