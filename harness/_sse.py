@@ -37,8 +37,20 @@ DEFAULT_MAX_EVENT_BYTES: Final = 1 << 20
 _BOM: Final = b"\xef\xbb\xbf"
 _LINE_END: Final = re.compile(rb"\r\n|\r|\n")
 _DIGITS: Final = re.compile(rb"[0-9]+")
-_HEAD4, _HEAD6 = itemgetter(slice(0, 4)), itemgetter(slice(0, 6))
-_REST4, _REST6 = itemgetter(slice(4, None)), itemgetter(slice(6, None))
+_PREFIXES: Final = (b"data: ", b"id: ", b"event: ")
+_HEADS: Final = {p: itemgetter(slice(0, len(p))) for p in _PREFIXES}
+_RESTS: Final = {p: itemgetter(slice(len(p), None)) for p in _PREFIXES}
+
+
+def _layout(block: bytes) -> tuple[bytes, ...] | None:
+    """The field prefixes of ``block``'s lines, if it is a plain event the bulk path takes."""
+    layout = []
+    for line in block.split(b"\n"):
+        prefix = next((p for p in _PREFIXES if line.startswith(p)), None)
+        if prefix is None or prefix in layout:
+            return None
+        layout.append(prefix)
+    return tuple(layout) if b"data: " in layout else None
 
 
 class SSEEvent(NamedTuple):
@@ -135,10 +147,14 @@ class SSEDecoder:
                 if not chunk:
                     return []
         out: list[SSEEvent] = []
-        if self._skipping or b"\r" in chunk:
+        if self._skipping:
             self._feed_general(chunk, out, at)
-        else:
+        elif b"\r" not in chunk:
             self._feed_lf(chunk, out, at)
+        elif b"\r\n\r\n" in chunk and chunk[-1:] != b"\r":
+            self._feed_crlf(chunk, out, at)
+        else:
+            self._feed_general(chunk, out, at)
         return out
 
     def finish(self) -> list[SSEEvent]:
@@ -189,37 +205,63 @@ class SSEDecoder:
             self._tail, self._tail_len = [], 0
         else:
             buf = chunk
-        cut = buf.rfind(b"\n\n") + 2
-        rest = buf[cut:] if cut > 1 else buf
-        pos = self._pos
-        if cut > 1:
-            region = buf[:cut] if rest else buf
-            if self._ev_start < 0 and self._bulk(region, out, at):
-                pos = self._pos
-            else:
-                pos = self._blocks(region[:-2].split(b"\n\n"), out, at)
-        self._pos = pos
-        if rest[:1] == b"\n":  # an empty line right after the last boundary
-            self._line(b"", 1, out, at)
-            rest = rest[1:]
+        rest = self._split(buf, out, at, 1)
         if rest:
-            self._tail, self._tail_len = [rest], len(rest)
-            if self._size + len(rest) > self.max_event_bytes:
-                self._overflow(out)
+            self._keep(rest, out)
 
-    def _blocks(self, blocks: list[bytes], out: list[SSEEvent], at: float | None) -> int:
+    def _feed_crlf(self, chunk: bytes, out: list[SSEEvent], at: float | None) -> None:
+        """A chunk that completes an event and has CR in it: if every line end in the buffer
+        is CRLF (sse-starlette's framing), normalise to LF and take the hot path with
+        two-byte line ends, so that offsets stay exact; otherwise, the general path."""
+        if self._tail:
+            self._tail.append(chunk)
+            chunk = b"".join(self._tail)
+            self._tail, self._tail_len = [], 0
+        n_crlf = chunk.count(b"\r\n")
+        if chunk.count(b"\r") != n_crlf or chunk.count(b"\n") != n_crlf:
+            self._feed_general(chunk, out, at)
+            return
+        rest = self._split(chunk.replace(b"\r\n", b"\n"), out, at, 2)
+        if rest:  # keep the raw bytes: a later chunk may take another path
+            self._keep(chunk[len(chunk) - len(rest) - rest.count(b"\n") :], out)
+
+    def _split(self, buf: bytes, out: list[SSEEvent], at: float | None, w: int) -> bytes:
+        """Parse the complete events in LF-only ``buf``; return the unparsed rest.
+
+        ``w`` is the width of a line end in the raw stream (1 for LF, 2 for CRLF), used only
+        to keep offsets exact.
+        """
+        cut = buf.rfind(b"\n\n") + 2
+        if cut < 2:
+            rest = buf
+        else:
+            rest = buf[cut:]
+            region = buf[:cut] if rest else buf
+            if not (self._ev_start < 0 and self._bulk(region, out, at, w)):
+                self._blocks(region[:-2].split(b"\n\n"), out, at, w)
+        if rest[:1] == b"\n":  # an empty line right after the last boundary
+            self._line(b"", w, out, at)
+            rest = rest[1:]
+        return rest
+
+    def _keep(self, rest: bytes, out: list[SSEEvent]) -> None:
+        self._tail, self._tail_len = [rest], len(rest)
+        if self._size + len(rest) > self.max_event_bytes:
+            self._overflow(out)
+
+    def _blocks(self, blocks: list[bytes], out: list[SSEEvent], at: float | None, w: int) -> None:
         """Parse complete blocks, with inline fast paths for the two shapes servers send."""
-        pos = self._pos
         if self._ev_start >= 0 or self._skipping:
             # The first block finishes an event whose first lines were parsed earlier.
-            self._block(blocks[0], out, at)
+            self._block(blocks[0], out, at, w)
             blocks = blocks[1:]
-            pos = self._pos
-        limit = self.max_event_bytes
+        pos = self._pos
+        limit = self.max_event_bytes + 1 - 2 * w  # a block of n bytes is at most n + 2w - 1
+        one, two = 2 * w, 3 * w - 1  # raw size of the line ends of a 1- and a 2-line block
         id_buf = self._id_buf
         for block in blocks:
             n = len(block)
-            if n < limit:
+            if n <= limit:
                 if block[:6] == b"data: ":
                     if b"\n" not in block:
                         raw = block[6:]
@@ -230,7 +272,7 @@ class SSEDecoder:
                         out.append(
                             _new(SSEEvent, (text, "message", id_buf, None, pos, at, bad, False))
                         )
-                        pos += n + 2
+                        pos += n + one
                         continue
                 elif block[:4] == b"id: ":
                     nl = block.find(b"\n")
@@ -242,64 +284,72 @@ class SSEDecoder:
                         out.append(
                             _new(SSEEvent, (text, "message", id_buf, None, pos, at, bad, False))
                         )
-                        pos += n + 2
+                        pos += n + two
                         continue
             self._id_buf, self._pos = id_buf, pos
-            self._block(block, out, at)
+            self._block(block, out, at, w)
             id_buf, pos = self._id_buf, self._pos
         self._id_buf = self.last_event_id = id_buf
         self._pos = pos
-        return pos
 
-    def _bulk(self, region: bytes, out: list[SSEEvent], at: float | None) -> bool:
-        """Decode a run of complete events in one go when all have the same plain shape.
+    def _bulk(self, region: bytes, out: list[SSEEvent], at: float | None, w: int) -> bool:
+        """Decode a run of complete events in one go when all have the same plain layout.
 
-        ``region`` ends with a blank line and no event is half-built.  Handles runs of
-        ``data: X`` events and of ``id: N`` + ``data: X`` events -- what gateways send -- with
-        C-level ``split``/``map``/``zip`` instead of a Python loop per event; anything else
-        (or invalid UTF-8, a NUL, an oversize line) returns False and takes the general path.
+        ``region`` ends with a blank line and no event is half-built.  The first event's lines
+        fix a layout -- one ``data: `` line, at most one ``id: `` and one ``event: `` line, in
+        any order (what servers send) -- and when every event in the run has that layout, the
+        run is decoded with C-level ``split``/``map``/``zip`` instead of a Python loop per
+        event.  Anything else (other fields, comments, multi-line data, invalid UTF-8, a NUL,
+        a large event) returns False and takes the general path, which is exact.
         """
+        layout = _layout(region[: region.find(b"\n\n")])
+        if layout is None:
+            return False
+        k = len(layout)
         n = region.count(b"\n\n")
         lines = region.split(b"\n")
-        if len(lines) == 2 * n + 1:
-            if region[:6] != b"data: " or any(lines[1::2]):
-                return False
-            datas = lines[0:-1:2]
-            ids: Iterable[str] = repeat(self._id_buf)
-            sizes = list(map(len, datas))
-            heads, step = b"data: " * n, 2
-            if b"".join(map(_HEAD6, datas)) != heads:
-                return False
-        elif len(lines) == 3 * n + 1:
-            if region[:4] != b"id: " or any(lines[2::3]) or b"\x00" in region:
-                return False
-            id_lines, datas = lines[0:-1:3], lines[1::3]
-            if b"".join(map(_HEAD4, id_lines)) != b"id: " * n:
-                return False
-            if b"".join(map(_HEAD6, datas)) != b"data: " * n:
-                return False
-            try:
-                ids = list(map(bytes.decode, map(_REST4, id_lines)))
-            except UnicodeDecodeError:
-                return False
-            sizes = list(map(add, map(len, id_lines), map(len, datas)))
-            step = 3
-        else:
+        if len(lines) != (k + 1) * n + 1 or any(lines[k :: k + 1]):
             return False
-        if max(sizes) + step > self.max_event_bytes:
-            return False
+        columns = []
+        for j, prefix in enumerate(layout):
+            col = lines[j : -1 : k + 1]
+            if b"".join(map(_HEADS[prefix], col)) != prefix * n:
+                return False
+            columns.append(col)
         try:
-            texts = list(map(bytes.decode, map(_REST6, datas)))
+            fields = {
+                p: list(map(bytes.decode, map(_RESTS[p], c)))
+                for p, c in zip(layout, columns, strict=True)
+            }
         except UnicodeDecodeError:
             return False
-        offsets = accumulate(map(add, sizes, repeat(step)), initial=self._pos)
+        sizes = list(map(len, columns[0]))
+        for col in columns[1:]:
+            sizes = list(map(add, sizes, map(len, col)))
+        step = (k + 1) * w  # raw bytes of the line ends of one event
+        if max(sizes) + step > self.max_event_bytes:  # conservative: the general path is exact
+            return False
+        ids: Iterable[str] = repeat(self._id_buf)
+        if b"id: " in fields:
+            ids = fields[b"id: "]
+            if b"\x00" in region:
+                return False
+            self._id_buf = ids[-1]
+        types: Iterable[str] = repeat("message")
+        if b"event: " in fields:
+            types = fields[b"event: "]
+            if "" in types:
+                types = [t or "message" for t in types]
+        offsets = list(accumulate(map(add, sizes, repeat(step)), initial=self._pos))
+        self._pos = offsets.pop()
+        self.last_event_id = self._id_buf
         out.extend(
             map(
                 _new,
                 repeat(SSEEvent),
                 zip(
-                    texts,
-                    repeat("message"),
+                    fields[b"data: "],
+                    types,
                     ids,
                     repeat(None),
                     offsets,
@@ -309,18 +359,13 @@ class SSEDecoder:
                 ),
             )
         )
-        if step == 3:
-            self._id_buf = self.last_event_id = ids[-1]  # type: ignore[index]
-        else:
-            self.last_event_id = self._id_buf
-        self._pos += len(region)
         return True
 
-    def _block(self, block: bytes, out: list[SSEEvent], at: float | None) -> None:
+    def _block(self, block: bytes, out: list[SSEEvent], at: float | None, w: int) -> None:
         """Parse one block (the lines before a blank line) line by line, then the blank line."""
         for line in block.split(b"\n"):
-            self._line(line, len(line) + 1, out, at)
-        self._line(b"", 1, out, at)
+            self._line(line, len(line) + w, out, at)
+        self._line(b"", w, out, at)
 
     def _feed_general(self, chunk: bytes, out: list[SSEEvent], at: float | None) -> None:
         """Any chunk: CR, LF or CRLF line ends, and the skipping of an oversize event."""

@@ -334,23 +334,37 @@ def test_decoder_round_trips_encoded_events(
 
 @given(
     n=st.integers(1, 40),
-    with_ids=st.booleans(),
-    cuts=st.lists(st.integers(0, 2000), max_size=6),
-    limit=st.sampled_from([30, 40, 44, 45, 46, 1 << 20]),
+    layout=st.permutations(["id", "event", "data"]).flatmap(
+        lambda p: st.sampled_from([p, [f for f in p if f != "id"], [f for f in p if f != "event"]])
+    ),
+    line_end=st.sampled_from([b"\n", b"\r\n"]),
+    empty_event=st.booleans(),
+    cuts=st.lists(st.integers(0, 3000), max_size=6),
+    limit=st.sampled_from([30, 40, 44, 45, 46, 60, 1 << 20]),
 )
 def test_decoder_bulk_path_agrees_with_reference(
-    n: int, with_ids: bool, cuts: list[int], limit: int
+    n: int,
+    layout: list[str],
+    line_end: bytes,
+    empty_event: bool,
+    cuts: list[int],
+    limit: int,
 ) -> None:
     """The C-level bulk path for uniform runs must give what the reference gives, and must
     hand an event that is too large to the general path at exactly the same size."""
-    blocks = [
-        (b"id: %d\n" % i if with_ids else b"") + b'data: {"type":"content","data":"t%d"}\n' % i
-        for i in range(n)
-    ]
-    body = b"\n".join(blocks) + b"\n"
+    values = {
+        "id": lambda i: b"id: %d" % i,
+        "event": lambda i: b"event: " if empty_event and i % 3 == 0 else b"event: kind%d" % (i % 2),
+        "data": lambda i: b'data: {"type":"content","data":"t%d"}' % i,
+    }
+    blocks = [b"".join(values[f](i) + line_end for f in layout) for i in range(n)]
+    body = line_end.join(blocks) + line_end
     events, _ = decode_in_chunks(body, [c for c in cuts if c <= len(body)], max_event_bytes=limit)
     assert [e.oversize for e in events] == [len(b) > limit for b in blocks]
-    fits = [e for e, b in zip(reference_decode(body)[0], blocks, strict=True) if len(b) <= limit]
+    expected = reference_decode(body)[0]
+    fits = [e for e, b in zip(expected, blocks, strict=True) if len(b) <= limit]
     assert project([e for e in events if not e.oversize]) == fits
     whole, _ = decode_in_chunks(body, [], max_event_bytes=limit)
     assert [e.offset for e in events] == [e.offset for e in whole]
+    starts = [sum(len(b) + len(line_end) for b in blocks[:i]) for i in range(n)]
+    assert [e.offset for e in events] == starts
