@@ -1,0 +1,106 @@
+"""``check``: one stream from a URL, a generator or a recording, against one contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from enum import Enum
+from pathlib import Path
+
+from harness._contracts import get_checker
+from harness._errors import UsageError
+from harness._options import CheckOptions
+from harness._redact import SECRET_HEADERS, redact_text, redact_url
+from harness._rules import Violation
+from harness._session import CheckResult
+
+__all__ = ["TargetKind", "check", "classify_target"]
+
+_FUNCTION = re.compile(r"^(?P<module>.+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+class TargetKind(Enum):
+    URL = "url"
+    GENERATOR = "generator"
+    RECORDING = "recording"
+
+
+def classify_target(target: str) -> TargetKind:
+    """Tell a URL, a ``module:function`` and a recorded ``.sse`` file apart."""
+    low = target.lower()
+    if low.startswith(("http://", "https://")):
+        return TargetKind.URL
+    if "://" in target:
+        scheme = target.split("://", 1)[0]
+        raise UsageError(f"unsupported URL scheme {scheme!r}: only http:// and https://")
+    m = _FUNCTION.match(target)
+    if m and not Path(target).is_file():
+        return TargetKind.GENERATOR
+    path = Path(target)
+    if path.is_file():
+        return TargetKind.RECORDING
+    if target.endswith(".sse"):
+        raise UsageError(f"no such file: {target}")
+    raise UsageError(
+        f"cannot tell what {target!r} is: give a URL (https://...), a module:function "
+        "(my_prefab.py:batch_process or pkg.module:fn) or a recorded .sse file"
+    )
+
+
+def check(target: str, options: CheckOptions) -> CheckResult:
+    """Run one check. Raises HarnessError subclasses for what stops the harness itself."""
+    kind = classify_target(target)
+    _validate(kind, options)
+    checker = get_checker(options.contract)
+    if kind is TargetKind.URL:
+        from harness._http import run_url
+
+        result = run_url(target, options, checker)
+        result.target = redact_url(target)
+    elif kind is TargetKind.GENERATOR:
+        from harness._gen import run_generator
+
+        result = run_generator(target, options, checker)
+    else:
+        from harness._file import run_file
+
+        result = run_file(Path(target), options, checker)
+    return _scrub(result, options)
+
+
+def _validate(kind: TargetKind, options: CheckOptions) -> None:
+    if kind is not TargetKind.URL:
+        url_only = {
+            "--header": bool(options.headers),
+            "--method": options.method is not None,
+            "--body": options.body is not None,
+            "--resume-after": options.resume_after is not None,
+        }
+        given = [flag for flag, used in url_only.items() if used]
+        if given:
+            raise UsageError(f"{', '.join(given)} only apply to URL targets")
+    if kind is TargetKind.RECORDING and options.inputs is not None:
+        raise UsageError("--inputs does not apply to a recorded .sse file")
+    if kind is TargetKind.URL and options.inputs is not None and options.body is not None:
+        raise UsageError("give either --inputs or --body, not both")
+
+
+def _scrub(result: CheckResult, options: CheckOptions) -> CheckResult:
+    """Belt and braces: no header value the user passed may appear in a message."""
+    secrets = tuple(v for k, v in options.headers if k.lower() in SECRET_HEADERS or len(v) >= 8)
+    if not secrets:
+        return result
+    scrubbed: dict[int, Violation] = {}
+    for i, v in enumerate(result.violations):
+        msg = redact_text(v.message, secrets)
+        if msg != v.message:
+            scrubbed[i] = dataclasses.replace(v, message=msg)
+    for i, v in scrubbed.items():
+        result.violations[i] = v
+    for entry in result.transcript:
+        entry.preview = redact_text(entry.preview, secrets)
+        entry.violations = [
+            dataclasses.replace(v, message=redact_text(v.message, secrets))
+            for v in entry.violations
+        ]
+    return result
