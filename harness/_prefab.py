@@ -331,8 +331,9 @@ def _describe(error: Any) -> str:
             missing = [k for k in limit if k not in value]
             return ", ".join(f'"{k}" is missing' for k in missing)
         case "additionalProperties":
-            extra = ", ".join(_show(k) for k in value if k not in error.schema["properties"])
-            return f"unexpected key {extra} (put extra information inside data)"
+            extra = [_show(k) for k in value if k not in error.schema["properties"]]
+            keys = "key" if len(extra) == 1 else "keys"
+            return f"unexpected {keys} {', '.join(extra)} (put extra information inside data)"
         case "minLength":
             return f"{where} is an empty string"
         case "minimum":
@@ -350,16 +351,30 @@ def _json_kind(value: object) -> str:
         return "a JSON array"
     if isinstance(value, str):
         return "a JSON string"
-    if value is None:
-        return "null"
-    return f"the value {_show(value)}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"the number {_show(value)}"
+    return _show(value)  # true, false, null
+
+
+def _without_invalid_fields(obj: dict[str, Any], errors: list[Any]) -> dict[str, Any]:
+    """``obj`` without the ``data`` fields the schema rejected.
+
+    Relations between counters (current <= total, a falling current) are judged only on
+    counters that are valid themselves: one bad value is one problem, reported once.
+    """
+    paths = [tuple(e.absolute_path) for e in errors]
+    bad = {p[1] for p in paths if len(p) > 1 and p[0] == "data"}
+    data = obj.get("data")
+    if not bad or not isinstance(data, dict):
+        return obj
+    return {**obj, "data": {k: v for k, v in data.items() if k not in bad}}
 
 
 def _show(value: object) -> str:
     """A value as JSON, shortened: users write JSON, so ``true`` rather than ``True``."""
     try:
         text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         text = repr(value)
     return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
 
@@ -502,16 +517,7 @@ class PrefabChecker:
         others = [_describe(e) for e in errors if not _is_bounds(e)]
         _add(found, "event.schema", event_schema(kind, others), index)
         _add(found, "progress.bounds", progress_bounds(map(_describe, bounds)), index)
-        bad = {
-            p[1]
-            for p in (tuple(e.absolute_path) for e in errors)
-            if p[:1] == ("data",) and len(p) > 1
-        }
-        data = obj.get("data")
-        if not bad or not isinstance(data, dict):
-            return obj
-        # Relations (current <= total, ...) are judged only on counters that are themselves valid.
-        return {**obj, "data": {k: v for k, v in data.items() if k not in bad}}
+        return _without_invalid_fields(obj, errors)
 
     def _advance(self, kind: str, obj: Mapping[str, object], index: int) -> list[Violation]:
         """Move along ``start (progress|content)* (done|error)`` with an event of type ``kind``."""

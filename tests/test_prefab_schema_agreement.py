@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +28,7 @@ from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from harness._prefab import _COUNTERS, _NO_VIOLATIONS, SCHEMA, PrefabChecker, _validate_json
-from harness._schemas import load_schema, schema_validator
+from harness._schemas import load_schema, registry, schema_validator, schemas_dir
 from harness._sse import SSEEvent
 
 #: The rules that judge one event on its own (the rest judge order and relations).
@@ -264,3 +269,33 @@ def test_schema_examples_when_checked_then_valid_everywhere(name: str) -> None:
 
 def test_shared_empty_list_when_properties_ran_then_still_empty() -> None:
     assert _NO_VIOLATIONS == []
+
+
+def test_registry_when_built_then_holds_every_prefab_schema_by_id() -> None:
+    for name in [*PER_TYPE, "event"]:
+        schema = load_schema(f"prefab/{name}.schema.json")
+        assert registry().contents(schema["$id"]) == schema
+
+
+def test_schemas_dir_when_installed_as_wheel_then_uses_packaged_data(tmp_path: Path) -> None:
+    # The wheel layout: pyproject force-includes schemas/ as harness/_data/schemas.
+    package = tmp_path / "harness"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    shutil.copy(Path(__file__).parent.parent / "harness" / "_schemas.py", package)
+    shutil.copytree(Path(str(schemas_dir())), package / "_data" / "schemas")
+    code = (
+        "from harness._schemas import schemas_dir, schema_validator as v;"
+        "print(schemas_dir());"
+        "print(v('prefab/event.schema.json').is_valid({'type': 'content', 'data': 1}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == [str(package / "_data" / "schemas"), "False"]
