@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from itertools import accumulate, repeat
-from operator import add, itemgetter
+from operator import add
 from typing import Final, NamedTuple
 
 __all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "SSEEvent"]
@@ -38,8 +38,6 @@ _BOM: Final = b"\xef\xbb\xbf"
 _LINE_END: Final = re.compile(rb"\r\n|\r|\n")
 _DIGITS: Final = re.compile(rb"[0-9]+")
 _PREFIXES: Final = (b"data: ", b"id: ", b"event: ")
-_HEADS: Final = {p: itemgetter(slice(0, len(p))) for p in _PREFIXES}
-_RESTS: Final = {p: itemgetter(slice(len(p), None)) for p in _PREFIXES}
 
 
 def _layout(block: bytes) -> tuple[bytes, ...] | None:
@@ -306,34 +304,33 @@ class SSEDecoder:
         if layout is None:
             return False
         k = len(layout)
-        n = region.count(b"\n\n")
         lines = region.split(b"\n")
-        if len(lines) != (k + 1) * n + 1 or any(lines[k :: k + 1]):
+        n, odd = divmod(len(lines) - 1, k + 1)
+        if odd or any(lines[k :: k + 1]):  # every (k+1)-th line blank: n events of k lines
             return False
-        columns = []
+        fields: dict[bytes, list[str]] = {}
         for j, prefix in enumerate(layout):
-            col = lines[j : -1 : k + 1]
-            if b"".join(map(_HEADS[prefix], col)) != prefix * n:
+            # One column: the j-th line of every event, joined.  Lines hold no LF, so the
+            # column has the layout's prefix on every line iff it starts with it and holds
+            # it after n - 1 LFs; then the values are one replace, one decode, one split.
+            column = b"\n".join(lines[j : -1 : k + 1])
+            marker = b"\n" + prefix
+            if not column.startswith(prefix) or column.count(marker) != n - 1:
                 return False
-            columns.append(col)
-        try:
-            fields = {
-                p: list(map(bytes.decode, map(_RESTS[p], c)))
-                for p, c in zip(layout, columns, strict=True)
-            }
-        except UnicodeDecodeError:
-            return False
-        sizes = list(map(len, columns[0]))
-        for col in columns[1:]:
-            sizes = list(map(add, sizes, map(len, col)))
-        step = (k + 1) * w  # raw bytes of the line ends of one event
+            try:
+                fields[prefix] = column.replace(marker, b"\n")[len(prefix) :].decode().split("\n")
+            except UnicodeDecodeError:
+                return False
+        sizes = list(map(len, region.split(b"\n\n")))
+        sizes.pop()
+        step = (k + 1) * w - (k - 1)  # a block's line ends in the raw stream, less its k-1 LFs
         if max(sizes) + step > self.max_event_bytes:  # conservative: the general path is exact
             return False
         ids: Iterable[str] = repeat(self._id_buf)
         if b"id: " in fields:
-            ids = fields[b"id: "]
             if b"\x00" in region:
                 return False
+            ids = fields[b"id: "]
             self._id_buf = ids[-1]
         types: Iterable[str] = repeat("message")
         if b"event: " in fields:
