@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 # jsonschema ships no type information (no py.typed); referencing, its resolver, does.
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 __all__ = ["load_schema", "registry", "schema_validator", "schemas_dir"]
