@@ -520,7 +520,11 @@ def _stream(child: _Child, session: StreamSession, options: CheckOptions) -> Che
         tag, payload = _split(line)
         if tag == b"item":
             session.mark_first_byte(now)
-            session.feed_event(SSEEvent(data=payload.decode(), id=str(items), time=now), now)
+            if len(payload) > options.max_event_bytes:  # as a client would: too large to keep
+                event = SSEEvent("", id=str(items), time=now, oversize=True)
+            else:
+                event = SSEEvent(data=payload.decode(), id=str(items), time=now)
+            session.feed_event(event, now)
             items, last = items + 1, now
         elif tag == b"end":
             return session.finish(now, bytes_stream=False)

@@ -43,7 +43,7 @@ import httpx
 from harness._errors import TargetUnreachable, UsageError
 from harness._options import CheckOptions
 from harness._redact import redact_text, redact_url
-from harness._resume import ResumingChecker
+from harness._resume import ResumingChecker, resume_unreachable
 from harness._rules import Severity, Violation, rule, violation
 from harness._session import CheckResult, ContractChecker, StreamSession
 from harness._sse import SSEDecoder
@@ -327,7 +327,12 @@ class _UrlRun:
         self.resuming.tracker.reconnect()
         self.dropped_at = dropped_at
         self.reconnecting = True
-        response = await self._open(client, self.last_event_id)
+        try:
+            response = await self._open(client, self.last_event_id)
+        except TargetUnreachable as e:
+            # What the first connection showed is still a result: report, do not raise.
+            s.add(violation("resume.unreachable", resume_unreachable(str(e))))
+            return _Outcome.REJECTED
         if response is None:
             return _Outcome.REJECTED
         return await self._read_and_close(response, None)

@@ -64,6 +64,15 @@ def resume_ignored(index: int, event_id: str, kind: str, last_id: str) -> str:
     )
 
 
+@rule("resume.unreachable", Severity.ERROR, "The server could not be reached again to resume.")
+def resume_unreachable(reason: str) -> str:
+    """The harness dropped the connection on purpose (``--resume-after``) and could not connect
+    again: refused, DNS or TLS failure, or no connection within ``--first-byte-timeout``.  A
+    real client that loses its connection would be stuck the same way.  The events checked
+    before the drop are still reported."""
+    return f"cannot reconnect to resume: {reason}"
+
+
 @rule("resume.gap", Severity.ERROR, "After a reconnect the server skipped events.")
 def resume_gap(index: int, event_id: int, last_id: int) -> str | None:
     """The harness reconnected with ``Last-Event-ID: N`` and the first event of the resumed

@@ -505,3 +505,15 @@ def test_prefab_buggy_when_happy_path_then_no_generator_problems(worker: Generat
     checker = FakeRecordingChecker()
     target = f"{EXAMPLES / 'prefab_buggy.py'}:batch_process"
     assert worker.run(target, {"items": [1, 2]}, options(), checker).violations == []
+
+
+def test_gen_when_item_over_max_event_bytes_then_sse_event_too_large(
+    worker: GeneratorWorker,
+) -> None:
+    from harness._prefab import PrefabChecker
+
+    target = f"{FAKES}:yields_big_content"
+    result = worker.run(target, {"size": 5000}, options(max_event_bytes=1024), PrefabChecker())
+    assert [(v.rule, v.event_index) for v in result.violations] == [("sse.event-too-large", 1)]
+    small = worker.run(target, {"size": 10}, options(max_event_bytes=1024), PrefabChecker())
+    assert small.violations == []

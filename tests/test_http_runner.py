@@ -511,3 +511,17 @@ def test_transport_when_connected_but_no_headers_then_timeout_first_byte() -> No
     options = CheckOptions(first_byte_timeout=0.2)
     result = run_url("http://fake/x", options, FakeRecordingChecker(), client=client)
     assert found(result) == {"timeout.first-byte": "error"}
+
+
+def test_resume_when_server_unreachable_on_reconnect_then_violation_and_first_part_kept() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "last-event-id" in request.headers:
+            raise httpx.ConnectError("Connection refused", request=request)
+        return httpx.Response(200, headers=SSE_OK, stream=ReplayStream([STREAM]))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    options = CheckOptions(resume_after=2)
+    result = run_url("http://fake/x", options, PrefabChecker(), client=client)
+    assert found(result) == {"resume.unreachable": "error"}
+    assert result.events == 2
+    assert "cannot reconnect to resume" in result.violations[0].message

@@ -207,3 +207,9 @@ not_callable = 42
 def changes_directory(to: str) -> Iterator[str]:
     os.chdir(to)
     yield os.getcwd()
+
+
+def yields_big_content(size: int) -> Iterator[dict[str, Any]]:
+    yield {"type": "start", "data": {}}
+    yield {"type": "content", "data": "x" * size}
+    yield {"type": "done", "data": {}}
