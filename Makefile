@@ -38,7 +38,7 @@ docs: $(STAMP)
 	$(BIN)/python -m harness._docs > docs/rules.md
 
 lock:
-	$(BIN)/python -m pip freeze --exclude-editable | sort -f > constraints.txt
+	{ echo "# Transitive pins (constraints) so a fresh install resolves exactly what CI tested."; echo "# Regenerate with: make lock"; $(BIN)/python -m pip freeze --exclude-editable | sort -f; } > constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build

@@ -8,7 +8,9 @@ go to stderr, one line each, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import pkgutil
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -106,7 +108,20 @@ def _build_parser() -> _Parser:
 
     r = sub.add_parser("rules", help="list the rule catalog")
     r.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    c.set_defaults(run=_cmd_check)
+    r.set_defaults(run=_cmd_rules)
+    for module in _command_modules():
+        module.register(sub)
     return p
+
+
+def _command_modules() -> list[Any]:
+    """Every ``harness._cli_<name>`` module: each adds one subcommand with ``register(sub)``,
+    which calls ``sub.add_parser(...)`` and ``set_defaults(run=fn)`` with ``fn(ns) -> int``."""
+    import harness
+
+    names = sorted(m.name for m in pkgutil.iter_modules(harness.__path__))
+    return [importlib.import_module(f"harness.{n}") for n in names if n.startswith("_cli_")]
 
 
 def _load_json(flag: str, text: str) -> Any:
@@ -191,9 +206,8 @@ def _cmd_rules(ns: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _build_parser().parse_args(argv)
-    commands = {"check": _cmd_check, "rules": _cmd_rules}
     try:
-        return commands[ns.command](ns)
+        return int(ns.run(ns))
     except HarnessError as e:
         sys.stderr.write(f"stream-harness: error: {e}\n")
         return e.exit_code
