@@ -137,14 +137,14 @@ class SSEDecoder:
             chunk = self._strip_bom(chunk)
             if not chunk:
                 return []
+        out: list[SSEEvent] = []
         if self._after_cr:
             self._after_cr = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-                self._pos += 1
+                self._lf_after_cr(out)
                 if not chunk:
-                    return []
-        out: list[SSEEvent] = []
+                    return out
         if self._skipping:
             self._feed_general(chunk, out, at)
         elif b"\r" not in chunk:
@@ -154,6 +154,15 @@ class SSEDecoder:
         else:
             self._feed_general(chunk, out, at)
         return out
+
+    def _lf_after_cr(self, out: list[SSEEvent]) -> None:
+        """The LF of a CRLF torn across chunks: the line already ended at the CR, but the LF
+        still counts towards the size of the event being built, whatever the chunking."""
+        self._pos += 1
+        if self._ev_start >= 0 and not self._skipping:
+            self._size += 1
+            if self._size > self.max_event_bytes:
+                self._overflow(out)
 
     def finish(self) -> list[SSEEvent]:
         """Signal the end of the stream.
@@ -470,7 +479,7 @@ class SSEDecoder:
         start = self._ev_start if self._ev_start >= 0 else self._pos
         etype = _decode(self._type)[0] if self._type else "message"
         out.append(_new(SSEEvent, ("", etype, self._id_buf, None, start, None, False, True)))
-        self._skip_mid_line = not self._tail[-1].endswith(b"\n")
+        self._skip_mid_line = bool(self._tail) and not self._tail[-1].endswith(b"\n")
         self._pos += self._tail_len
         self._tail, self._tail_len = [], 0
         self._reset_event()

@@ -242,6 +242,16 @@ def test_decoder_when_oversize_event_spans_many_lines_then_one_placeholder() -> 
     assert [(e.oversize, e.data) for e in events] == [(True, ""), (False, "z")]
 
 
+def test_decoder_when_crlf_torn_inside_an_event_then_size_counts_the_lf() -> None:
+    """Found by Hypothesis: a chunk ending on the CR of a CRLF must not make the event look
+    one byte smaller than it is -- oversize must not depend on where the stream was cut."""
+    block = b'id: 1\r\ndata: {"type":"content","data":"t1"}\r\n'  # 45 bytes
+    stream = block + b"\r\n"
+    for cut in range(len(stream) + 1):
+        events, _ = decode_in_chunks(stream, [cut], max_event_bytes=44)
+        assert [e.oversize for e in events] == [True], cut
+
+
 def test_decoder_rejects_nonpositive_limit() -> None:
     with pytest.raises(ValueError, match="max_event_bytes"):
         SSEDecoder(max_event_bytes=0)
