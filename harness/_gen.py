@@ -524,7 +524,7 @@ def _stream(child: _Child, session: StreamSession, options: CheckOptions) -> Che
                 event = SSEEvent("", id=str(items), time=now, oversize=True)
             else:
                 event = SSEEvent(data=payload.decode(), id=str(items), time=now)
-            session.feed_event(event, now)
+            session.feed_item(event, now)
             items, last = items + 1, now
         elif tag == b"end":
             return session.finish(now, bytes_stream=False)

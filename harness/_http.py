@@ -430,6 +430,7 @@ class _UrlRun:
                 s.extra["disconnected"] = _one_line(e)
                 return _Outcome.END
             at = time.monotonic()
+            s.record(chunk)
             for event in s.decoder.feed(chunk, at):
                 if self.dropped_at is not None and "reconnect_ms" not in s.extra:
                     s.extra["reconnect_ms"] = round((at - self.dropped_at) * 1000.0, 3)

@@ -24,6 +24,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_EVENTS = 100_000
+#: How much of a stream's raw bytes a session keeps for the report's ``.sse`` reproducer.
+RAW_LIMIT = 8 << 20
 _PREVIEW = 160
 
 
@@ -89,6 +91,12 @@ class CheckResult:
     event_times_ms: list[float] = field(default_factory=list)
     #: Extra facts a runner measured (e.g. ``reconnect_ms``), reported in text output.
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The stream's raw bytes (at most ``RAW_LIMIT``), so a failing stream can be saved as a
+    #: ``.sse`` file that ``stream-harness check`` reproduces; generator runs are framed as the
+    #: gateway frames them.
+    raw: bytes = b""
+    #: True when the stream was longer than ``RAW_LIMIT`` and ``raw`` holds only its start.
+    raw_truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -153,6 +161,9 @@ class StreamSession:
         self.extra: dict[str, Any] = {}
         self.events = 0
         self.stopped = False  # max_events reached: the runner should stop reading
+        self._raw: list[bytes] = []
+        self._raw_len = 0
+        self._raw_truncated = False
 
     # -- input --------------------------------------------------------------------------------
 
@@ -160,11 +171,31 @@ class StreamSession:
         if self.first_byte is None:
             self.first_byte = at
 
+    def record(self, chunk: bytes) -> None:
+        """Keep raw bytes for the reproducer (bounded by ``RAW_LIMIT``)."""
+        room = RAW_LIMIT - self._raw_len
+        if room <= 0:
+            self._raw_truncated = True
+            return
+        if len(chunk) > room:
+            chunk, self._raw_truncated = chunk[:room], True
+        self._raw.append(chunk)
+        self._raw_len += len(chunk)
+
     def feed_bytes(self, chunk: bytes, at: float) -> bool:
         """Feed raw SSE bytes; returns False once ``max_events`` is reached (stop reading)."""
         if self.first_byte is None:
             self.first_byte = at
+        self.record(chunk)
         return all(self.feed_event(event, at) for event in self.decoder.feed(chunk, at))
+
+    def feed_item(self, event: SSEEvent, at: float) -> bool:
+        """Feed an event that did not come as SSE bytes (a generator's item): it is recorded
+        framed as the gateway would send it, so the saved stream reproduces it."""
+        lines = [f"id: {event.id}"] if event.id else []
+        lines += [f"data: {line}" for line in event.data.split("\n")]
+        self.record(("\n".join(lines) + "\n\n").encode())
+        return self.feed_event(event, at)
 
     def feed_event(self, event: SSEEvent, at: float) -> bool:
         """Feed one decoded event; returns False once ``max_events`` is reached."""
@@ -231,6 +262,8 @@ class StreamSession:
             transcript=self.transcript,
             event_times_ms=self.event_times_ms,
             extra=self.extra,
+            raw=b"".join(self._raw),
+            raw_truncated=self._raw_truncated,
         )
 
 
