@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from enum import Enum
 from pathlib import Path
@@ -10,8 +9,7 @@ from pathlib import Path
 from harness._contracts import get_checker
 from harness._errors import UsageError
 from harness._options import CheckOptions
-from harness._redact import SECRET_HEADERS, redact_text, redact_url
-from harness._rules import Violation
+from harness._redact import redact_url, secret_values
 from harness._session import CheckResult
 
 __all__ = ["TargetKind", "check", "classify_target"]
@@ -56,7 +54,6 @@ def check(target: str, options: CheckOptions) -> CheckResult:
         from harness._http import run_url
 
         result = run_url(target, options, checker)
-        result.target = redact_url(target)
     elif kind is TargetKind.GENERATOR:
         from harness._gen import run_generator
 
@@ -65,7 +62,9 @@ def check(target: str, options: CheckOptions) -> CheckResult:
         from harness._file import run_file
 
         result = run_file(Path(target), options, checker)
-    return _scrub(result, options)
+    result.target = redact_url(target) if kind is TargetKind.URL else target
+    result.redact(secret_values(options.headers, target))
+    return result
 
 
 def _validate(kind: TargetKind, options: CheckOptions) -> None:
@@ -78,29 +77,9 @@ def _validate(kind: TargetKind, options: CheckOptions) -> None:
         }
         given = [flag for flag, used in url_only.items() if used]
         if given:
-            raise UsageError(f"{', '.join(given)} only apply to URL targets")
+            verb = "applies" if len(given) == 1 else "apply"
+            raise UsageError(f"{', '.join(given)} {verb} only to URL targets")
     if kind is TargetKind.RECORDING and options.inputs is not None:
         raise UsageError("--inputs does not apply to a recorded .sse file")
     if kind is TargetKind.URL and options.inputs is not None and options.body is not None:
         raise UsageError("give either --inputs or --body, not both")
-
-
-def _scrub(result: CheckResult, options: CheckOptions) -> CheckResult:
-    """Belt and braces: no header value the user passed may appear in a message."""
-    secrets = tuple(v for k, v in options.headers if k.lower() in SECRET_HEADERS or len(v) >= 8)
-    if not secrets:
-        return result
-    scrubbed: dict[int, Violation] = {}
-    for i, v in enumerate(result.violations):
-        msg = redact_text(v.message, secrets)
-        if msg != v.message:
-            scrubbed[i] = dataclasses.replace(v, message=msg)
-    for i, v in scrubbed.items():
-        result.violations[i] = v
-    for entry in result.transcript:
-        entry.preview = redact_text(entry.preview, secrets)
-        entry.violations = [
-            dataclasses.replace(v, message=redact_text(v.message, secrets))
-            for v in entry.violations
-        ]
-    return result

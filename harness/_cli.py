@@ -11,8 +11,10 @@ import argparse
 import importlib
 import json
 import pkgutil
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from harness import __version__
@@ -24,6 +26,7 @@ from harness._sse import DEFAULT_MAX_EVENT_BYTES
 __all__ = ["main"]
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,6 +108,7 @@ def _build_parser() -> _Parser:
     )
     c.add_argument("--max-retry-wait", type=_positive_float, default=5.0, metavar="S")
     c.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    add_report_options(c, "check")
 
     r = sub.add_parser("rules", help="list the rule catalog")
     r.add_argument("--format", choices=["text", "json", "markdown"], default="text")
@@ -168,16 +172,50 @@ def _read(ref: str) -> str:
         return f.read()
 
 
+def add_report_options(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help=f"where to write the report (default: reports/<timestamp>-{command}/)",
+    )
+    p.add_argument("--no-report", action="store_true", help="write no report files")
+
+
+def report_dir(ns: argparse.Namespace, command: str) -> Path | None:
+    """The directory the command's report goes to, or None with --no-report."""
+    from harness._reports import default_report_dir
+
+    if ns.no_report:
+        return None
+    return Path(ns.report_dir) if ns.report_dir else default_report_dir(command)
+
+
+def announce_report(path: Path | None) -> None:
+    if path is not None:
+        sys.stderr.write(f"report: {path / 'report.html'}\n")
+
+
 def _cmd_check(ns: argparse.Namespace) -> int:
     from harness._check import check
     from harness._output import render_json, render_text
+    from harness._redact import secret_values
+    from harness._reports import check_report, write_report
 
-    result = check(ns.target, _options(ns))
+    options = _options(ns)
+    directory = report_dir(ns, "check")
+    result = check(ns.target, options)
     if ns.format == "json":
         render_json(result, sys.stdout)
     else:
         color = {"auto": None, "always": True, "never": False}[ns.color]
         render_text(result, sys.stdout, color=color)
+    if directory is not None:
+        secrets = secret_values(options.headers, ns.target)
+        command = shlex.join(["stream-harness", *sys.argv[1:]])
+        write_report(check_report(result, command, secrets), directory)
+        announce_report(directory)
+    if result.extra.get("interrupted"):
+        return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_VIOLATION
 
 
@@ -213,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("stream-harness: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
 

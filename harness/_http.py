@@ -26,11 +26,9 @@ appears in any message: results are scrubbed before they are returned.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import math
 import os
-import re
 import socket
 import ssl
 import time
@@ -42,9 +40,9 @@ import httpx
 
 from harness._errors import TargetUnreachable, UsageError
 from harness._options import CheckOptions
-from harness._redact import redact_text, redact_url
+from harness._redact import redact_text, redact_url, secret_values
 from harness._resume import ResumingChecker, resume_unreachable
-from harness._rules import Severity, Violation, rule, violation
+from harness._rules import Severity, rule, violation
 from harness._session import CheckResult, ContractChecker, StreamSession
 from harness._sse import SSEDecoder
 
@@ -63,18 +61,6 @@ SSE_REQUEST_HEADERS: Final = (
     ("Accept", "text/event-stream"),
     ("Cache-Control", "no-cache"),
     ("Accept-Encoding", "identity"),
-)
-#: Header values the user passes are secret unless the header is one of these.
-_PUBLIC_HEADERS: Final = frozenset(
-    {
-        "accept",
-        "accept-encoding",
-        "accept-language",
-        "cache-control",
-        "content-type",
-        "last-event-id",
-        "user-agent",
-    }
 )
 _ERROR_BODY_BYTES: Final = 4096
 _DETAIL_CHARS: Final = 200
@@ -270,7 +256,7 @@ class _UrlRun:
         self.method, self.content, self.content_headers = _request_parts(options)
         self.resuming = ResumingChecker(checker) if options.resume_after is not None else None
         self.checker: ContractChecker = self.resuming or checker
-        self.secrets = _secrets(options.headers)
+        self.secrets = secret_values(options.headers, url)
         self.session = StreamSession(
             redact_url(url),
             self.checker,
@@ -300,7 +286,9 @@ class _UrlRun:
         complete = outcome is _Outcome.END and (self.sse_type or s.events > 0)
         if outcome is _Outcome.NOT_RESUMED:
             s.extra["resume"] = "not attempted: the event before the drop had no id"
-        return self._scrubbed(s.finish(end, complete=complete))
+        result = s.finish(end, complete=complete)
+        result.redact(self.secrets)  # servers echo credentials back: never pass them on
+        return result
 
     async def _stream(self, client: httpx.AsyncClient) -> _Outcome:
         response = await self._open(client, None)
@@ -505,25 +493,6 @@ class _UrlRun:
         when = " on reconnecting" if self.reconnecting else ""
         return TargetUnreachable(redact_text(f"cannot reach {where}{when}: {reason}", self.secrets))
 
-    def _scrubbed(self, result: CheckResult) -> CheckResult:
-        """No value of a header the user passed may appear in a result, even if echoed."""
-        if not self.secrets:
-            return result
-
-        def scrub(v: Violation) -> Violation:
-            msg = redact_text(v.message, self.secrets)
-            return v if msg == v.message else dataclasses.replace(v, message=msg)
-
-        result.violations[:] = [scrub(v) for v in result.violations]
-        for entry in result.transcript:
-            entry.preview = redact_text(entry.preview, self.secrets)
-            entry.id = redact_text(entry.id, self.secrets)
-            entry.violations = [scrub(v) for v in entry.violations]
-        for key, value in result.extra.items():
-            if isinstance(value, str):
-                result.extra[key] = redact_text(value, self.secrets)
-        return result
-
 
 def _request_parts(options: CheckOptions) -> tuple[str, bytes | None, tuple[tuple[str, str], ...]]:
     """Method, body and body headers: POST ``{"inputs": ...}`` or ``--body`` as is, else GET."""
@@ -540,18 +509,6 @@ def _request_parts(options: CheckOptions) -> tuple[str, bytes | None, tuple[tupl
     method = (options.method or ("POST" if content is not None else "GET")).upper()
     headers = (("Content-Type", "application/json"),) if content is not None else ()
     return method, content, headers
-
-
-def _secrets(headers: Sequence[tuple[str, str]]) -> tuple[str, ...]:
-    """The values to scrub: each header value, and the token-like parts of it (``Bearer X``
-    and ``a=X; b=Y`` are often echoed in part).  Longest first, so no fragment is left."""
-    found: set[str] = set()
-    for name, value in headers:
-        if name.lower() in _PUBLIC_HEADERS:
-            continue
-        found.add(value.strip())
-        found.update(p for p in re.split(r"[\s;,=]+", value) if len(p) >= 8)
-    return tuple(sorted(found, key=len, reverse=True))
 
 
 def _error_text(body: bytes) -> str:

@@ -9,9 +9,12 @@ and calls :meth:`finish`.  The session runs the decoder and the contract checker
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness._redact import redact_text
 from harness._rules import Severity, Violation, rule, violation
 from harness._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
@@ -101,6 +104,25 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return not any(v.is_error for v in self.violations)
+
+    def redact(self, secrets: Sequence[str]) -> None:
+        """Replace every secret value (header values, tokens) wherever a server may have
+        echoed it: messages, the transcript, ids and the runner's extra facts."""
+        if not secrets:
+            return
+
+        def scrub(v: Violation) -> Violation:
+            message = redact_text(v.message, secrets)
+            return v if message == v.message else dataclasses.replace(v, message=message)
+
+        self.violations[:] = [scrub(v) for v in self.violations]
+        for entry in self.transcript:
+            entry.preview = redact_text(entry.preview, secrets)
+            entry.id = redact_text(entry.id, secrets)
+            entry.violations = [scrub(v) for v in entry.violations]
+        for key, value in self.extra.items():
+            if isinstance(value, str):
+                self.extra[key] = redact_text(value, secrets)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--format json`` verdict. Its shape is public interface: add, never reshape."""

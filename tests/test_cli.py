@@ -15,6 +15,12 @@ EXE = Path(sys.executable).parent / "stream-harness"
 pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands write reports/ under the working directory: keep them out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(EXE), *args], capture_output=True, text=True, timeout=50, cwd=cwd, check=False
@@ -22,7 +28,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 
 def test_check_when_recording_conforms_then_exit_0_and_pass_line() -> None:
-    r = run("check", str(DATA / "good.sse"), "--color", "never")
+    r = run("check", str(DATA / "good.sse"), "--color", "never", "--no-report")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1].startswith("PASS  0 errors, 0 warnings in 4 events")
     assert r.stderr == ""
@@ -69,7 +75,7 @@ def test_check_json_verdict_has_exactly_the_public_shape() -> None:
         (("check", str(DATA / "good.sse"), "--contract", "prefob"), "did you mean 'prefab'"),
         (("check", "m.py:f", "--inputs", "{bad"), "--inputs is not valid JSON"),
         (("check", "m.py:f", "--inputs", "[1]"), "--inputs must be a JSON object"),
-        (("check", str(DATA / "good.sse"), "--header", "X-Key: v"), "only apply to URL targets"),
+        (("check", str(DATA / "good.sse"), "--header", "X-Key: v"), "applies only to URL targets"),
         (("check", str(DATA / "good.sse"), "--idle-timeout", "-1"), "must be greater than 0"),
         (("check", str(DATA / "good.sse"), "--max-events", "x"), "expected a whole number"),
         (("check",), "the following arguments are required: target"),

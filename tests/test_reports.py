@@ -1,0 +1,135 @@
+"""Reports: the files every run writes, what CI parses from them, and what must never be in them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from tests.fake_servers import FakeGatewayApp
+from tests.http_fixtures import serving
+
+DATA = Path(__file__).parent / "data"
+EXE = Path(sys.executable).parent / "stream-harness"
+BUGGY = Path(__file__).parent.parent / "examples" / "prefab_buggy.py"
+ARTIFACTS = {"summary.json", "junit.xml", "summary.md", "report.html"}
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(EXE), *args], capture_output=True, text=True, timeout=60, cwd=cwd, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[str]:
+    with serving(FakeGatewayApp()) as url:
+        yield url
+
+
+def test_check_when_stream_fails_then_all_artifacts_and_a_reproducing_sse(tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    r = run(
+        "check",
+        f"{BUGGY}:batch_process",
+        "--inputs",
+        '{"items": [1, 2, 3]}',
+        "--report-dir",
+        str(out),
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"report: {out / 'report.html'}"
+    assert {p.name for p in out.iterdir()} == ARTIFACTS | {"stream.sse"}
+    # summary.json is the --format json verdict
+    assert json.loads((out / "summary.json").read_text()) == json.loads(r.stdout)
+    # junit: a failing test case named by each rule that fired
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    failed = {c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None}
+    assert failed == {"progress.bounds", "progress.current-le-total"}
+    # the saved raw stream reproduces the same violations
+    again = run("check", str(out / "stream.sse"), "--format", "json", "--no-report", cwd=tmp_path)
+    rules = lambda text: sorted(v["rule"] for v in json.loads(text)["violations"])  # noqa: E731
+    assert again.returncode == 1
+    assert rules(again.stdout) == rules(r.stdout)
+    # the page explains the rules and shows the transcript around the failure
+    page = (out / "report.html").read_text()
+    assert 'id="rule-progress.current-le-total"' in page  # the rule's explanation
+    assert "percentage 133" in page  # the transcript around the failure
+    md = (out / "summary.md").read_text()
+    assert "FAIL" in md and len(md.splitlines()) < 40
+
+
+def test_check_when_stream_passes_then_no_sse_and_a_green_junit_case(tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    r = run("check", str(DATA / "good.sse"), "--report-dir", str(out), cwd=tmp_path)
+    assert r.returncode == 0
+    assert {p.name for p in out.iterdir()} == ARTIFACTS
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0" and suite.get("tests") == "1"
+
+
+def test_check_without_report_dir_then_default_under_reports(tmp_path: Path) -> None:
+    r = run("check", str(DATA / "good.sse"), cwd=tmp_path)
+    assert r.returncode == 0
+    (made,) = (tmp_path / "reports").iterdir()
+    assert made.name.endswith("-check")
+    assert {p.name for p in made.iterdir()} == ARTIFACTS
+    assert not any(p.name.endswith(".tmp") for p in made.iterdir())
+
+
+def test_no_report_writes_nothing(tmp_path: Path) -> None:
+    run("check", str(DATA / "good.sse"), "--no-report", cwd=tmp_path)
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        # echoes every request header back inside the stream
+        # (the long ones are sse.event-too-large), so the saved raw stream holds them
+        ("/sse/echo-headers", ("--max-event-bytes", "100")),
+        ("/sse/unauthorized", ()),  # a 401 whose error body quotes the credential
+        ("/sse/missing-done", ()),
+    ],
+)
+def test_secrets_never_reach_any_artifact_or_output(
+    tmp_path: Path, gateway: str, path: str, extra: tuple[str, ...]
+) -> None:
+    """A canary planted in headers and the query string; grep every byte the run writes."""
+    canary = "CANARY-7f3a9c1e-secret"
+    out = tmp_path / "rep"
+    r = run(
+        "check",
+        f"{gateway}{path}?api_token={canary}-q",
+        "--header",
+        f"Authorization: Bearer {canary}-auth",
+        "--header",
+        f"X-Api-Key: {canary}-key",
+        "--header",
+        f"X-Custom-Session: {canary}-custom",
+        "--report-dir",
+        str(out),
+        "--format",
+        "json",
+        *extra,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 1, r.stderr
+    assert canary not in r.stdout + r.stderr
+    written = list(out.iterdir())
+    assert {p.name for p in written} == ARTIFACTS | {"stream.sse"}
+    for p in written:
+        assert canary.encode() not in p.read_bytes(), p.name
+    if path == "/sse/echo-headers":
+        assert b"[REDACTED]" in (out / "stream.sse").read_bytes()
