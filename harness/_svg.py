@@ -17,16 +17,16 @@ L, R, T, B = 56, 16, 14, 34  # margins: left, right, top, bottom
 _COLORS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c")
 
 
-def _frame(body: str, x_label: str, y_label: str, label: str) -> str:
+def _frame(body: str, x_label: str, y_label: str, label: str, h: float = H) -> str:
     return (
-        f'<svg class="plot" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}" '
+        f'<svg class="plot" viewBox="0 0 {W} {h:.0f}" role="img" aria-label="{escape(label)}" '
         f'xmlns="http://www.w3.org/2000/svg">'
-        f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" fill="#fafafa" '
+        f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{h - T - B:.0f}" fill="#fafafa" '
         f'stroke="#d4d4d4"/>{body}'
-        f'<text x="{(W + L - R) / 2}" y="{H - 4}" text-anchor="middle" class="axis">'
+        f'<text x="{(W + L - R) / 2}" y="{h - 4:.0f}" text-anchor="middle" class="axis">'
         f"{escape(x_label)}</text>"
-        f'<text x="12" y="{(H - B + T) / 2}" text-anchor="middle" class="axis" '
-        f'transform="rotate(-90 12 {(H - B + T) / 2})">{escape(y_label)}</text></svg>'
+        f'<text x="12" y="{(h - B + T) / 2:.0f}" text-anchor="middle" class="axis" '
+        f'transform="rotate(-90 12 {(h - B + T) / 2:.0f})">{escape(y_label)}</text></svg>'
     )
 
 
@@ -58,15 +58,15 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [first + i * step for i in range(int((hi - first) / step) + 1)]
 
 
-def _axes(x0: float, x1: float, y0: float, y1: float, y_ticks: bool = True) -> str:
+def _axes(x0: float, x1: float, y0: float, y1: float, y_ticks: bool = True, h: float = H) -> str:
     kx, bx = _scale(x0, x1, L, W - R)
-    ky, by = _scale(y0, y1, H - B, T)
+    ky, by = _scale(y0, y1, h - B, T)
     parts = []
     for t in _ticks(x0, x1):
         x = kx * t + bx
         parts.append(
-            f'<line x1="{x:.1f}" y1="{H - B}" x2="{x:.1f}" y2="{H - B + 4}" stroke="#737373"/>'
-            f'<text x="{x:.1f}" y="{H - B + 15}" text-anchor="middle" class="tick">{_fmt(t)}</text>'
+            f'<line x1="{x:.1f}" y1="{h - B:.0f}" x2="{x:.1f}" y2="{h - B + 4:.0f}" stroke="#737373"/>'
+            f'<text x="{x:.1f}" y="{h - B + 15:.0f}" text-anchor="middle" class="tick">{_fmt(t)}</text>'
         )
     for t in _ticks(y0, y1, 4) if y_ticks else []:
         y = ky * t + by
@@ -171,8 +171,9 @@ def waterfall(streams: Sequence[Stream], label: str = "per-stream timeline") -> 
     end = max([s[1] for s in streams] + [t for s in streams for t in s[3]] + [1.0])
     start = min(s[1] for s in streams)
     row = min(22.0, (H - T - B) / len(streams))
+    h = min(float(H), T + B + row * len(streams) + 8)  # one stream: a strip, not a tall box
     kx, bx = _scale(start, end, L, W - R)
-    body = _axes(start, end, 0, 1, y_ticks=False)
+    body = _axes(start, end, 0, 1, y_ticks=False, h=h)
     for i, (_name, s0, fb, events, reconnects, bad) in enumerate(streams):
         y = T + row * (i + 0.5)
         last = events[-1] if events else (fb if fb is not None else s0)
@@ -196,4 +197,4 @@ def waterfall(streams: Sequence[Stream], label: str = "per-stream timeline") -> 
                 f'<line x1="{x:.1f}" y1="{y - row * 0.5:.1f}" x2="{x:.1f}" y2="{y + row * 0.5:.1f}" '
                 f'stroke="{_COLORS[4]}" stroke-dasharray="3,2" stroke-width="2"/>'
             )
-    return _frame(body, "ms since the stream started", "", label)
+    return _frame(body, "ms since the stream started", "", label, h)
