@@ -30,17 +30,18 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from harness._errors import HarnessError, TargetLoadError
+from harness._manifest import FunctionInfo
 from harness._options import CheckOptions
 from harness._rules import Severity, Violation, rule, violation
 from harness._session import CheckResult, ContractChecker, StreamSession
 from harness._sse import SSEEvent
 
-__all__ = ["DEFAULT_MEMORY_LIMIT", "GeneratorWorker", "run_generator"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "GeneratorWorker", "ModuleFunctions", "run_generator"]
 
 #: Address-space cap of the worker: generous for real code, small enough to save the machine.
 DEFAULT_MEMORY_LIMIT: Final = 4 << 30
@@ -162,14 +163,20 @@ def _parse_target(target: str) -> _Target:
         raise TargetLoadError(f"{target!r} is not module:function ({example})")
     if not all(part.isidentifier() for part in function.split(".")):
         raise TargetLoadError(f"{function!r} in {target!r} is not a function name ({example})")
+    resolved, is_path = _module_ref(module, f" (in the target {target!r})", example)
+    return _Target(target, resolved, function, is_path)
+
+
+def _module_ref(module: str, context: str, example: str) -> tuple[str, bool]:
+    """``(absolute path, True)`` for a .py file, ``(dotted name, False)`` for a module name."""
     if module.endswith(".py") or "/" in module or os.sep in module:
         path = os.path.abspath(module)
         if not os.path.isfile(path):
-            raise TargetLoadError(f"no such file: {module} (in the target {target!r})")
-        return _Target(target, path, function, True)
+            raise TargetLoadError(f"no such file: {module}{context}")
+        return path, True
     if not all(part.isidentifier() for part in module.split(".")):
         raise TargetLoadError(f"{module!r} is neither a .py file nor a module name ({example})")
-    return _Target(target, module, function, False)
+    return module, False
 
 
 def _request(target: _Target, inputs: Mapping[str, Any] | None, options: CheckOptions) -> bytes:
@@ -443,6 +450,52 @@ class GeneratorWorker:
                 if child.dead:
                     self._child = None
 
+    def inspect(
+        self, module: str, names: Sequence[str], *, timeout: float = START_TIMEOUT
+    ) -> ModuleFunctions:
+        """Import ``module`` (a .py path or a dotted name) in the worker and describe the
+        callables ``names`` there: kind (generator or not) and parameters.
+
+        Importing runs the user's code, which is why it happens in the worker.  Raises
+        :class:`TargetLoadError` when the module cannot be imported, or takes longer than
+        ``timeout`` seconds to.
+        """
+        example = "e.g. src/main.py or mypkg.main"
+        resolved, is_path = _module_ref(module, "", example)
+        request = {
+            "op": "inspect",
+            "target": module,
+            "module": resolved,
+            "is_path": is_path,
+            "cwd": os.getcwd(),
+            "names": list(names),
+        }
+        with self._lock:
+            child = self._send(json.dumps(request).encode() + b"\n")
+            try:
+                line = child.read_line(time.monotonic() + timeout)
+                if line is None:
+                    child.kill()
+                    raise TargetLoadError(
+                        f"importing {module} took longer than {timeout:g} s "
+                        "(does the module wait for something when imported?)"
+                    )
+                tag, payload = _split(line)
+                if tag == b"functions":
+                    return ModuleFunctions.from_json(module, json.loads(payload))
+                if tag == b"load-error":
+                    raise TargetLoadError(str(json.loads(payload)["message"]))
+                status = child.ended() if line == b"" else _protocol_error(child, line)
+                raise TargetLoadError(f"the generator worker {status} while importing {module}")
+            except TargetLoadError:
+                raise
+            except BaseException:
+                child.kill()
+                raise
+            finally:
+                if child.dead:
+                    self._child = None
+
     def _send(self, request: bytes) -> _Child:
         child = self._ensure()
         if child.send(request):
@@ -467,6 +520,25 @@ class GeneratorWorker:
         if child is None:
             child = self._child = _Child(self.memory_limit)
         return child
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleFunctions:
+    """What :meth:`GeneratorWorker.inspect` found in a module."""
+
+    module: str
+    #: Each name asked about: its facts, or ``None`` when nothing callable has that name.
+    functions: dict[str, FunctionInfo | None]
+    #: The module's own public callables (for "did you mean").
+    available: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, module: str, obj: Mapping[str, Any]) -> ModuleFunctions:
+        functions = {
+            name: None if info is None else FunctionInfo.from_json(info)
+            for name, info in obj["functions"].items()
+        }
+        return cls(module, functions, tuple(obj.get("available", ())))
 
 
 def _split(line: bytes) -> tuple[bytes, bytes]:

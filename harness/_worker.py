@@ -13,6 +13,7 @@ one message per line::
 
     parent -> child   {"target", "module", "is_path", "function", "inputs", "cwd",
                        "max_events"}  (JSON; "module" is an absolute path or a dotted name)
+                      {"op": "inspect", "target", "module", "is_path", "cwd", "names"}
     child -> parent   ready                       once, after start-up
                       call                        loaded and inputs bound: calling the function
                       item <json text>            one yielded item, exactly as a gateway sends it
@@ -21,6 +22,10 @@ one message per line::
                       raised {...}                an exception escaped the generator
                       not-iterator {...}          the function returned something else
                       not-serializable {...}      an item json.dumps rejects; the run stopped
+
+An inspect request is answered by one line, ``functions {"functions": {name: {"name", "kind",
+"parameters", "signature"} | null}, "available": [...]}`` or ``load-error {"message"}``: the
+module is imported here, never in the parent, because importing runs the user's code.
 
 Every run ends with exactly one of the last five messages; ``call`` precedes all but
 ``load-error``.  Control payloads are ASCII JSON; only item payloads carry raw UTF-8, and
@@ -88,15 +93,18 @@ class Loader:
 
     def function(self, request: dict[str, Any]) -> tuple[Callable[..., Any], str | None]:
         """The callable a request names, and the file of its module (for traceback frames)."""
-        self._enter(request["cwd"])
-        module_name: str = request["module"]
-        if request["is_path"]:
-            module = self._path_module(module_name)
-        else:
-            module = _dotted_module(module_name)
+        module = self.module(request)
         shown = request["target"].rpartition(":")[0]  # as the user wrote it, for messages
         fn = _attribute(module, shown, request["function"])
         return fn, getattr(module, "__file__", None)
+
+    def module(self, request: dict[str, Any]) -> ModuleType:
+        """The module a request names, imported on first use."""
+        self._enter(request["cwd"])
+        module_name: str = request["module"]
+        if request["is_path"]:
+            return self._path_module(module_name)
+        return _dotted_module(module_name)
 
     def _enter(self, cwd: str) -> None:
         # The parent may have changed directory since this process started, and a previous
@@ -377,6 +385,13 @@ async def _aclose(ait: object) -> None:
         await aclose()
 
 
+def handle(request: dict[str, Any], loader: Loader, channel: Channel) -> None:
+    """One request: ``"op": "inspect"`` describes functions, anything else is a run."""
+    if request.get("op") == "inspect":
+        return inspect_module(request, loader, channel)
+    return serve(request, loader, channel)
+
+
 def serve(request: dict[str, Any], loader: Loader, channel: Channel) -> None:
     """Handle one run request, ending with exactly one terminal message."""
     target: str = request["target"]
@@ -412,6 +427,100 @@ def _not_iterator(result: object, target: str, channel: Channel) -> None:
         b"not-iterator",
         {"type": type(result).__name__, "repr": _safe_repr(result), "target": target},
     )
+
+
+# -- inspecting --------------------------------------------------------------------------------
+
+#: Return annotations that make an ordinary function a stream (it returns an iterator).
+_ITERATOR_RETURN = (
+    r"^(?:typing\.|collections\.abc\.|t\.)?(?:Iterator|Generator|AsyncIterator|AsyncGenerator)\b"
+)
+
+
+def inspect_module(request: dict[str, Any], loader: Loader, channel: Channel) -> None:
+    """Describe the functions ``request["names"]`` of a module: one ``functions`` message
+    (``null`` for a name with nothing callable behind it), or ``load-error``."""
+    try:
+        module = loader.module(request)
+    except LoadError as exc:
+        return channel.send_json(b"load-error", {"message": str(exc)})
+    except BaseException as exc:
+        message = f"loading {request['target']} raised {_describe(exc, None)}"
+        return channel.send_json(b"load-error", {"message": message})
+    functions: dict[str, Any] = {}
+    for name in request["names"]:
+        try:
+            obj = getattr(module, name, None)
+        except Exception:  # a module __getattr__ that raises: nothing usable under that name
+            obj = None
+        functions[name] = describe_callable(name, obj) if callable(obj) else None
+    channel.send_json(b"functions", {"functions": functions, "available": _public(module)})
+
+
+def _public(module: ModuleType) -> list[str]:
+    """The module's own public callables (not what it imported), for "did you mean"."""
+    home = module.__name__
+    names = []
+    for name, obj in list(vars(module).items()):
+        if not name.startswith("_") and callable(obj) and getattr(obj, "__module__", None) == home:
+            names.append(name)
+    return sorted(names)
+
+
+def describe_callable(name: str, obj: Callable[..., Any]) -> dict[str, Any]:
+    """Kind (generator, async-generator, iterator, function, coroutine, class, other) and the
+    parameters, as ``harness._manifest.FunctionInfo.from_json`` reads them."""
+    import inspect
+
+    try:
+        sig: inspect.Signature | None = inspect.signature(obj)
+    except (TypeError, ValueError):
+        sig = None
+    params = None
+    text = ""
+    if sig is not None:
+        params = [
+            {
+                "name": p.name,
+                "kind": p.kind.name,
+                "has_default": p.default is not p.empty,
+                "default": None if p.default is p.empty else _safe_repr(p.default),
+            }
+            for p in sig.parameters.values()
+        ]
+        bare = sig.replace(
+            parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
+            return_annotation=sig.empty,
+        )
+        text = str(bare)
+    return {"name": name, "kind": _kind(obj, sig), "parameters": params, "signature": text}
+
+
+def _kind(obj: Callable[..., Any], sig: inspect.Signature | None) -> str:
+    import inspect
+    import re
+
+    if inspect.isclass(obj):
+        return "class"
+    try:
+        inner = inspect.unwrap(obj)  # a decorator with functools.wraps keeps the generator
+    except ValueError:
+        inner = obj
+    call = type(obj).__call__ if callable(obj) else None
+    candidates = [obj, inner] if inspect.isroutine(obj) else [obj, inner, call]
+    for f in candidates:
+        if inspect.isasyncgenfunction(f):
+            return "async-generator"
+        if inspect.isgeneratorfunction(f):
+            return "generator"
+    if sig is not None and sig.return_annotation is not sig.empty:
+        ann = sig.return_annotation
+        shown = ann if isinstance(ann, str) else getattr(ann, "__qualname__", None) or repr(ann)
+        if re.match(_ITERATOR_RETURN, str(shown)):
+            return "iterator"
+    if any(inspect.iscoroutinefunction(f) for f in candidates):
+        return "coroutine"
+    return "function" if inspect.isroutine(inner) else "other"
 
 
 # -- the process ------------------------------------------------------------------------------
@@ -466,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         channel.send(b"ready")
         with os.fdopen(args.cmd_fd, "rb") as commands:
             for line in commands:
-                serve(json.loads(line), loader, channel)
+                handle(json.loads(line), loader, channel)
     except BrokenPipeError:
         pass  # the parent went away: nothing left to report to
     return 0
