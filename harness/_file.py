@@ -24,6 +24,7 @@ def run_file(path: Path, options: CheckOptions, checker: ContractChecker) -> Che
         max_event_bytes=options.max_event_bytes,
         max_events=options.max_events,
     )
+    interrupted = False
     try:
         with path.open("rb") as f:
             while chunk := f.read(_CHUNK):
@@ -31,7 +32,11 @@ def run_file(path: Path, options: CheckOptions, checker: ContractChecker) -> Che
                     break
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
-    result = session.finish(time.monotonic())
+    except KeyboardInterrupt:  # a partial result still makes a (marked) report
+        interrupted = True
+    result = session.finish(time.monotonic(), complete=not interrupted)
+    if interrupted:
+        result.extra["interrupted"] = True
     # A recording has no network timing: only how long checking it took.
     result.timing = Timing(duration_ms=result.timing.duration_ms)
     result.event_times_ms = []

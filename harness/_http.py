@@ -279,6 +279,11 @@ class _UrlRun:
         except _Expired as e:
             s.add(violation(e.rule_id, self._timeout_message(e.rule_id)))
             outcome = _Outcome.TIMEOUT
+        except asyncio.CancelledError:
+            # Ctrl-C: asyncio.run cancels this task.  What was measured so far is still a
+            # result; returning it (not re-raising) lets the caller write a partial report.
+            s.extra["interrupted"] = True
+            outcome = _Outcome.TIMEOUT
         end = time.monotonic()
         if outcome is _Outcome.END and self.dropped_at is None:
             self._check_burst(end)

@@ -76,6 +76,8 @@ def _verdict_line(result: CheckResult) -> str:
     errors = sum(v.is_error for v in result.violations)
     warnings = len(result.violations) - errors
     head = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
+    if result.extra.get("interrupted"):
+        head = f"[bold yellow]INTERRUPTED[/] (partial) {head}"
     counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
     parts = [f"{head}  {counts} in {result.events} event{'s' * (result.events != 1)}"]
     t = result.timing

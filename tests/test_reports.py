@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -133,3 +135,42 @@ def test_secrets_never_reach_any_artifact_or_output(
         assert canary.encode() not in p.read_bytes(), p.name
     if path == "/sse/echo-headers":
         assert b"[REDACTED]" in (out / "stream.sse").read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_check_when_interrupted_then_partial_report_marked_incomplete(
+    tmp_path: Path, gateway: str, fmt: str
+) -> None:
+    """Ctrl-C mid-stream: exit 130, and a report of what was measured so far, marked so."""
+    out = tmp_path / "rep"
+    proc = subprocess.Popen(
+        [
+            str(EXE),
+            "check",
+            f"{gateway}/sse/drip?n=400&gap=0.02",
+            "--report-dir",
+            str(out),
+            "--format",
+            fmt,
+            "--color",
+            "never",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    time.sleep(2.0)  # start-up and some events; the stream would take 8 s
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["incomplete"] is True
+    assert 0 < summary["events"] < 400
+    assert "seq.terminal" not in {v["rule"] for v in summary["violations"]}  # cut short by us
+    assert "INCOMPLETE" in (out / "report.html").read_text()
+    if fmt == "json":
+        assert json.loads(stdout)["events"] == summary["events"]
+    else:
+        assert "INTERRUPTED" in stdout
