@@ -1,0 +1,89 @@
+"""One streaming HTTP connection on a gevent socket: every ``recv`` stamped on arrival.
+
+Imported only inside load processes (it imports gevent).  Each stream gets its own connection:
+an event stream holds its connection for its whole life, a close-delimited body cannot share
+one, and a fresh connection is what a new client pays for.  ``TCP_NODELAY`` so the request is
+not held back by Nagle, and no ``Accept-Encoding: gzip``: a compressing proxy holds SSE back.
+"""
+
+from __future__ import annotations
+
+import socket as _stdsocket
+import struct
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
+
+import gevent.socket  # type: ignore[import-untyped]
+import gevent.ssl  # type: ignore[import-untyped]
+
+from harness._errors import UsageError
+
+__all__ = ["RECV_BYTES", "Connection", "Target", "parse_target"]
+
+#: Bytes asked of one ``recv``.  recv returns what has arrived, up to this: never waits to fill.
+RECV_BYTES: Final = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    #: Path and query, what goes on the request line.
+    path: str
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def authority(self) -> str:
+        default = 443 if self.tls else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def parse_target(url: str) -> Target:
+    """Split an http(s) URL; raises UsageError for anything else."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"expected an http:// or https:// URL, got {url!r}")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise UsageError(f"bad port in URL {url!r}") from None
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(scheme, parts.hostname, port, path)
+
+
+class Connection:
+    """A connected (TLS-wrapped for https) socket; ``recv`` honours a timeout in seconds."""
+
+    def __init__(self, target: Target, connect_timeout: float) -> None:
+        sock = gevent.socket.create_connection((target.host, target.port), timeout=connect_timeout)
+        sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
+        if target.tls:
+            ctx = gevent.ssl.create_default_context()
+            sock = ctx.wrap_socket(sock, server_hostname=target.host)
+        self.sock = sock
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv(self, timeout: float) -> bytes:
+        """What has arrived (b"" at EOF); raises ``TimeoutError`` after ``timeout`` seconds."""
+        self.sock.settimeout(max(timeout, 0.001))
+        data: bytes = self.sock.recv(RECV_BYTES)
+        return data
+
+    def close(self, abort: bool = False) -> None:
+        """Close; ``abort`` resets the connection (RST), as a client that vanishes does."""
+        try:
+            if abort:
+                linger = struct.pack("ii", 1, 0)
+                self.sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_LINGER, linger)
+            self.sock.close()
+        except OSError:
+            pass

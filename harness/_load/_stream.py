@@ -1,0 +1,482 @@
+"""One stream under load: connect, send, read every ``recv`` into the decoder and the checker.
+
+The Locust user calls :func:`run_stream` once per stream.  It owns the socket and the clock
+(``time.monotonic``, read once per ``recv``, so every event in one ``recv`` shares its arrival
+stamp); the decoding and checking are the sans-I/O core's.  Measurements that come once per
+stream are returned in a :class:`StreamResult`; the ones that come per event -- inter-event
+gaps and server-to-client delays -- go to a :class:`Sink` as they happen, so Locust's live view
+moves while a long stream is still open.
+
+Definitions (``docs/load.md`` has the full text), all in milliseconds from the stream's start,
+which is when the request was sent -- or, in open-loop runs, when it was *meant* to be sent:
+
+    ttfb_ms           the response head (status line and headers) complete
+    first_event_ms    the first SSE event dispatched
+    first_content_ms  the first content-bearing event (kind in CONTENT_KINDS)
+    inter_event_ms    every gap between consecutive events' arrival; the wait before the first
+                      event is not a gap, nor is the gap across a reconnect
+    stream_ms         the whole stream: to the end of the body (or the drop, when abandoning)
+    reconnect_ms      from dropping the connection to the first event of the resumed stream,
+                      the ``retry:`` wait included -- what a user sees as a stall
+    server_delay_ms   per ``: sent=<unix time>`` comment: its arrival minus the server's stamp
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol, overload
+
+from harness._contracts import get_checker
+from harness._errors import UsageError
+from harness._http import (
+    http_cache_control,
+    http_content_type,
+    http_status,
+    timeout_first_byte,
+    timeout_idle,
+    timeout_total,
+    timing_buffered,
+)
+from harness._resume import ResumingChecker, resume_unreachable
+from harness._rules import Violation, violation
+from harness._session import ContractChecker, sse_truncated
+from harness._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
+from harness._thresholds import CONTENT_KINDS
+
+from ._wire import ProtocolError, ResponseReader, build_request
+
+__all__ = ["CONTENT_KINDS", "SentScanner", "Sink", "StreamResult", "StreamSpec", "run_stream"]
+
+SSE_HEADERS: Final = (
+    ("Accept", "text/event-stream"),
+    ("Cache-Control", "no-cache"),
+    ("Accept-Encoding", "identity"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """What one stream asks and how it behaves; the same for every stream of a run."""
+
+    url: str
+    method: str = "GET"
+    body: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    contract: str = "prefab"
+    #: Read K events, drop the connection, resume with Last-Event-ID (the reconnect scenario).
+    reconnect_after: int | None = None
+    #: Read K events, then vanish (connection reset): the abandon scenario.
+    abandon_after: int | None = None
+    max_retry_wait: float = 5.0
+    first_byte_timeout: float = 10.0
+    idle_timeout: float = 30.0
+    total_timeout: float = 120.0
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+
+    def request_bytes(self, authority: str, path: str, last_event_id: str | None) -> bytes:
+        given = {k.lower() for k, _ in self.headers}
+        headers = [(k, v) for k, v in SSE_HEADERS if k.lower() not in given]
+        if self.body is not None and "content-type" not in given:
+            headers.append(("Content-Type", "application/json"))
+        headers += [(k, v) for k, v in self.headers if k.lower() != "last-event-id"]
+        if last_event_id is not None:
+            headers.append(("Last-Event-ID", last_event_id))
+        return build_request(self.method, path, authority, headers, self.body)
+
+
+class Sink(Protocol):
+    """Where per-event measurements go as they happen (the Locust user's recorder)."""
+
+    def gaps(self, first_ms: float, zeros: int) -> None:
+        """One gap of ``first_ms``, then ``zeros`` gaps of 0 ms (events in the same recv)."""
+
+    def server_delays(self, values_ms: list[float]) -> None:
+        """Arrival minus send time of ``: sent=`` stamps."""
+
+
+class Conn(Protocol):
+    def send(self, data: bytes) -> None: ...
+    def recv(self, timeout: float) -> bytes: ...
+    def close(self, abort: bool = False) -> None: ...
+
+
+@dataclass(slots=True)
+class StreamResult:
+    """What one stream measured and broke."""
+
+    start: float
+    queue_ms: float | None = None
+    ttfb_ms: float | None = None
+    first_event_ms: float | None = None
+    first_content_ms: float | None = None
+    stream_ms: float = 0.0
+    reconnect_ms: float | None = None
+    events: int = 0
+    bytes: int = 0
+    #: The first violation of each rule, and how often each rule was broken.
+    violations: list[Violation] = field(default_factory=list)
+    rule_counts: dict[str, int] = field(default_factory=dict)
+    #: The rules of severity error that were broken, in the order first seen.
+    failed_rules: list[str] = field(default_factory=list)
+    #: No stream at all (connection refused, reset before the head, bad HTTP): the reason.
+    error: str | None = None
+    abandoned: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failed_rules
+
+    @property
+    def events_per_s(self) -> float | None:
+        return self.events * 1000.0 / self.stream_ms if self.stream_ms > 0 else None
+
+    @property
+    def bytes_per_s(self) -> float | None:
+        return self.bytes * 1000.0 / self.stream_ms if self.stream_ms > 0 else None
+
+    def add(self, v: Violation) -> None:
+        seen = self.rule_counts.get(v.rule, 0)
+        self.rule_counts[v.rule] = seen + 1
+        if not seen:
+            self.violations.append(v)
+            if v.is_error:
+                self.failed_rules.append(v.rule)
+
+
+class SentScanner:
+    """Finds ``: sent=<unix seconds>`` comment lines in raw body bytes, across chunk splits.
+
+    The decoder drops comments, so the Locust user scans the bytes for them before decoding.
+
+    >>> s = SentScanner()
+    >>> s.feed(b": sent=12.5\\ndata: x\\n\\n: se"), s.feed(b"nt=13\\ndata: y\\n\\n")
+    ([12.5], [13.0])
+    """
+
+    _MARK: Final = b": sent="
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def feed(self, chunk: bytes) -> list[float]:
+        buf = self._carry + chunk if self._carry else chunk
+        self._carry = b""
+        nl = buf.rfind(b"\n")
+        tail = buf[nl + 1 :]
+        if tail and len(tail) < 64 and (tail.startswith(self._MARK) or self._MARK.startswith(tail)):
+            self._carry = tail
+        if b"sent=" not in buf:
+            return []
+        out: list[float] = []
+        pos = 0 if buf.startswith(self._MARK) else buf.find(b"\n" + self._MARK)
+        while 0 <= pos <= nl:
+            start = pos + (len(self._MARK) if pos == 0 and buf.startswith(self._MARK) else 8)
+            end = buf.find(b"\n", start)
+            if end < 0:
+                break
+            with contextlib.suppress(ValueError):
+                out.append(float(buf[start:end].rstrip(b"\r")))
+            pos = buf.find(b"\n" + self._MARK, end)
+        return out
+
+
+class _Span(Sequence[float]):
+    """n arrival times of which only the first and last are kept (what timing.buffered reads)."""
+
+    def __init__(self, n: int, first: float, last: float) -> None:
+        self._n, self._first, self._last = n, first, last
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> float: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[float]: ...
+    def __getitem__(self, i: int | slice) -> float | Sequence[float]:
+        if isinstance(i, slice):
+            raise TypeError("_Span does not slice")
+        if i in (0, -self._n):
+            return self._first
+        if i in (-1, self._n - 1):
+            return self._last
+        raise IndexError(i)
+
+    def __iter__(self) -> Iterator[float]:
+        raise TypeError("_Span does not iterate")
+
+
+class _Timeout(Exception):
+    def __init__(self, rule_id: str) -> None:
+        super().__init__(rule_id)
+        self.rule_id = rule_id
+
+
+class _Stream:
+    """The state of one stream across its one or two connections."""
+
+    def __init__(
+        self,
+        spec: StreamSpec,
+        connect: Callable[[float], Conn],
+        clock: Callable[[], float],
+        sink: Sink,
+        start: float,
+        authority: str,
+        path: str,
+    ) -> None:
+        self.spec, self.connect, self.clock, self.sink = spec, connect, clock, sink
+        self.authority, self.path = authority, path
+        self.result = StreamResult(start=start)
+        inner: ContractChecker = get_checker(spec.contract)
+        self.resuming = ResumingChecker(inner) if spec.reconnect_after else None
+        self.checker: ContractChecker = self.resuming or inner
+        self.decoder = SSEDecoder(spec.max_event_bytes)
+        self.scanner = SentScanner()
+        self.wall_offset = time.time() - clock()
+        self.total_at = start + spec.total_timeout
+        self.last_at: float | None = None  # arrival of the previous event
+        self.first_event_at = 0.0
+        self.dropped_at: float | None = None
+        self.last_event_id = ""
+        self.content_seen = False
+        self.sse_type = True
+
+    # -- one connection -----------------------------------------------------------------------
+
+    def open(self, last_event_id: str | None) -> tuple[Conn, ResponseReader, bytes] | None:
+        """Connect, send, read the head; the connection, reader and first body bytes."""
+        spec, clock = self.spec, self.clock
+        sent_at = clock()
+        deadline = min(sent_at + spec.first_byte_timeout, self.total_at)
+        conn = self.connect(max(deadline - sent_at, 0.001))
+        try:
+            conn.send(spec.request_bytes(self.authority, self.path, last_event_id))
+            reader = ResponseReader()
+            body = b""
+            while not reader.head_done:
+                data = self._recv(conn, deadline, "timeout.first-byte")
+                if not data:
+                    raise ProtocolError("the connection closed before the response head")
+                body = reader.feed(data)
+        except BaseException:
+            conn.close(abort=True)
+            raise
+        at = clock()
+        r = self.result
+        if r.ttfb_ms is None:
+            r.ttfb_ms = (at - r.start) * 1000.0
+        if not self._accept(reader, last_event_id is not None):
+            conn.close()
+            return None
+        return conn, reader, body
+
+    def _accept(self, reader: ResponseReader, reconnecting: bool) -> bool:
+        r = self.result
+        msg = http_status(reader.status, reader.reason)
+        if msg:
+            r.add(violation("http.status", f"on reconnecting: {msg}" if reconnecting else msg))
+            return False
+        if reconnecting:
+            return True
+        msg = http_content_type(reader.header("content-type"))
+        if msg:
+            self.sse_type = False
+            r.add(violation("http.content-type", msg))
+        msg = http_cache_control(reader.header("cache-control"))
+        if msg:
+            r.add(violation("http.cache-control", msg))
+        return True
+
+    def _recv(self, conn: Conn, deadline: float, rule_id: str) -> bytes:
+        now = self.clock()
+        if now >= deadline:
+            raise _Timeout("timeout.total" if deadline >= self.total_at else rule_id)
+        try:
+            return conn.recv(deadline - now)
+        except TimeoutError:
+            raise _Timeout("timeout.total" if deadline >= self.total_at else rule_id) from None
+
+    def read(self, conn: Conn, reader: ResponseReader, body: bytes, stop_after: int | None) -> str:
+        """Read to the end of the body; ``"end"``, ``"dropped"`` (K events) or ``"ignored"``."""
+        spec, clock, r = self.spec, self.clock, self.result
+        decoder, sink, scanner = self.decoder, self.sink, self.scanner
+        data = body
+        at = clock()
+        while True:
+            if data:
+                r.bytes += len(data)
+                stamps = scanner.feed(data)
+                if stamps:
+                    off = (at + self.wall_offset) * 1000.0
+                    sink.server_delays([off - s * 1000.0 for s in stamps])
+                events = decoder.feed(data, at)
+                if events:
+                    outcome = self._events(events, at, stop_after)
+                    if outcome:
+                        return outcome
+            if reader.done:
+                return "end"
+            try:
+                data = self._recv(conn, min(clock() + spec.idle_timeout, self.total_at), "")
+            except _Timeout as e:
+                raise _Timeout(e.rule_id or "timeout.idle") from None
+            except OSError:
+                return "end"  # reset by the server or a proxy: the rules say what was lost
+            at = clock()
+            if not data:
+                reader.eof()
+                return "end"
+            try:
+                data = reader.feed(data)
+            except ProtocolError:
+                return "end"
+
+    def _events(self, events: list, at: float, stop_after: int | None) -> str:  # type: ignore[type-arg]
+        r, checker = self.result, self.checker
+        n = len(events)
+        if self.last_at is None:
+            if self.dropped_at is not None:
+                r.reconnect_ms = (at - self.dropped_at) * 1000.0
+            else:
+                r.first_event_ms = (at - r.start) * 1000.0
+                self.first_event_at = at
+            if n > 1:
+                self.sink.gaps(0.0, n - 2)
+        else:
+            self.sink.gaps((at - self.last_at) * 1000.0, n - 1)
+        self.last_at = at
+        for ev in events:
+            found = checker.feed(ev)
+            if found:
+                for v in found:
+                    r.add(v)
+            r.events += 1
+            if not self.content_seen and checker.event_type(ev) in CONTENT_KINDS:
+                self.content_seen = True
+                r.first_content_ms = (at - r.start) * 1000.0
+            if self.resuming is not None and self.resuming.tracker.ignored:
+                return "ignored"
+            if stop_after is not None and r.events >= stop_after:
+                self.last_event_id = ev.id
+                return "dropped"
+        return ""
+
+    # -- the whole stream ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        spec, r = self.spec, self.result
+        stop_after = spec.abandon_after or spec.reconnect_after
+        opened = self.open(None)
+        if opened is None:
+            return self._finish(complete=False)
+        conn, reader, body = opened
+        try:
+            outcome = self.read(conn, reader, body, stop_after)
+        finally:
+            conn.close(abort=spec.abandon_after is not None and not reader.done)
+        if outcome == "dropped" and spec.abandon_after is not None:
+            r.abandoned = True
+            r.stream_ms = (self.clock() - r.start) * 1000.0
+            return None
+        if outcome == "dropped":
+            outcome = self.resume()
+        self._finish(complete=outcome == "end" and (self.sse_type or r.events > 0))
+
+    def resume(self) -> str:
+        if not self.last_event_id or self.resuming is None:
+            return "end"  # resume.no-id was reported: nothing to resume from
+        self.dropped_at = self.clock()
+        wait = min((self.decoder.retry or 0) / 1000.0, self.spec.max_retry_wait)
+        if wait:
+            import gevent  # type: ignore[import-untyped]
+
+            gevent.sleep(wait)
+        self.decoder = SSEDecoder(self.spec.max_event_bytes)
+        self.resuming.tracker.reconnect()
+        self.last_at = None
+        try:
+            opened = self.open(self.last_event_id)
+        except OSError as e:
+            self.result.add(violation("resume.unreachable", resume_unreachable(_reason(e))))
+            return "rejected"
+        if opened is None:
+            return "rejected"
+        conn, reader, body = opened
+        try:
+            return self.read(conn, reader, body, None)
+        finally:
+            conn.close()
+
+    def _finish(self, complete: bool) -> None:
+        r, end = self.result, self.clock()
+        r.stream_ms = (end - r.start) * 1000.0
+        self.decoder.finish()
+        msg = sse_truncated(self.decoder.truncated)
+        if msg and complete:
+            r.add(violation("sse.truncated", msg))
+            complete = False
+        for v in self.checker.finish(complete=complete):
+            r.add(v)
+        if complete and self.dropped_at is None and r.events >= 3 and r.ttfb_ms is not None:
+            assert self.last_at is not None
+            span = _Span(
+                r.events,
+                (self.first_event_at - r.start) * 1000.0,
+                (self.last_at - r.start) * 1000.0,
+            )
+            msg = timing_buffered(r.ttfb_ms, span, r.stream_ms)
+            if msg:
+                r.add(violation("timing.buffered", msg))
+
+    def timed_out(self, rule_id: str) -> None:
+        s = self.spec
+        if rule_id == "timeout.total":
+            msg = timeout_total(s.total_timeout, self.result.events)
+        elif rule_id == "timeout.idle":
+            msg = timeout_idle(s.idle_timeout, self.result.events)
+        else:
+            msg = timeout_first_byte(s.first_byte_timeout, self.dropped_at is not None)
+        self.result.add(violation(rule_id, msg))
+        self._finish(complete=False)
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def run_stream(
+    spec: StreamSpec,
+    connect: Callable[[float], Conn],
+    sink: Sink,
+    *,
+    authority: str,
+    path: str,
+    clock: Callable[[], float] = time.monotonic,
+    intended_start: float | None = None,
+) -> StreamResult:
+    """Run one stream to its end; never raises for what the target does (it is in the result).
+
+    ``connect(timeout)`` returns a connected :class:`Conn`.  With ``intended_start`` (open loop)
+    every time is measured from it, and ``queue_ms`` is how late the stream actually started.
+    """
+    if spec.reconnect_after is not None and spec.abandon_after is not None:
+        raise UsageError("a stream either reconnects or abandons, not both")
+    now = clock()
+    start = now if intended_start is None else intended_start
+    s = _Stream(spec, connect, clock, sink, start, authority, path)
+    if intended_start is not None:
+        s.result.queue_ms = max(0.0, (now - intended_start) * 1000.0)
+    try:
+        s.run()
+    except _Timeout as e:
+        s.timed_out(e.rule_id)
+    except (OSError, ProtocolError) as e:
+        s.result.error = _reason(e)
+        s.result.stream_ms = (clock() - start) * 1000.0
+    return s.result

@@ -1,0 +1,300 @@
+"""A fast, precise fake SSE server for load tests and ``bench/``: raw asyncio, no framework.
+
+Why not the Starlette fake (``fake_servers.py``): a load test needs a server that costs far less
+than the client it measures, controls its framing byte for byte (chunked, close-delimited,
+Content-Length), and knows *when* it sent each event -- the truth the client's stamps are
+compared with.  Each write is stamped with ``time.monotonic()`` just before it is handed to the
+socket (``CLOCK_MONOTONIC`` is one clock for every process on the machine).
+
+``GET|POST /stream?...`` serves a prefab stream (``start``, ``n`` content events, ``done``, ids
+from 1); the query tunes it:
+
+    n=10            content events
+    delay_ms=0      wait before the response head
+    gap_ms=0        between writes, scheduled on absolute times (no drift)
+    batch=1         events per write
+    size=0          pad each content event's text to about this many bytes
+    framing=chunked chunked | close | length
+    sent=0          1: a ``: sent=<unix time>`` comment line before each event
+    retry=          a ``retry: <ms>`` line first
+    resume=honour   honour | ignore Last-Event-ID (ignore: always from ``start``)
+    drop_done_over= omit ``done`` while more than this many streams are open ("under load")
+    sid=            record this stream's send times under this id (bench/tests)
+
+``GET /stats`` answers the counters (and recorded send times) as JSON.  Every stream is bounded
+(``n`` and the delays are capped), so every response ends by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["LoadServer", "running"]
+
+MAX_EVENTS = 200_000
+MAX_DELAY_S = 10.0
+MAX_RECORDED = 20_000
+
+
+@dataclass
+class Stats:
+    started: int = 0
+    completed: int = 0
+    aborted: int = 0
+    inflight: int = 0
+    max_inflight: int = 0
+    done_dropped: int = 0
+    last_event_ids: list[str] = field(default_factory=list)
+    #: sid -> [head time, event-write times...] (monotonic seconds)
+    sends: dict[str, list[float]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "completed": self.completed,
+            "aborted": self.aborted,
+            "inflight": self.inflight,
+            "max_inflight": self.max_inflight,
+            "done_dropped": self.done_dropped,
+            "resumed": len(self.last_event_ids),
+            "sends": self.sends,
+        }
+
+
+def _event(kind: str, data: Any, event_id: int, sent: bool) -> bytes:
+    body = json.dumps({"type": kind, "data": data}, separators=(",", ":"))
+    stamp = f": sent={time.time():.6f}\n" if sent else ""
+    return f"{stamp}id: {event_id}\ndata: {body}\n\n".encode()
+
+
+class LoadServer:
+    """The server; :func:`running` serves it in a thread, ``python tests/load_fixtures.py``
+    in a process of its own (it prints ``PORT <n>``)."""
+
+    def __init__(self) -> None:
+        self.stats = Stats()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            writer.close()
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = (lines[0].split(" ") + ["", ""])[:3]
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        length = int(headers.get("content-length", "0") or 0)
+        if length:
+            with contextlib.suppress(asyncio.IncompleteReadError):
+                await reader.readexactly(length)
+        url = urlsplit(target)
+        q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            if url.path == "/stats":
+                await self._stats(writer)
+            elif url.path == "/stream":
+                await self._stream(writer, q, headers)
+            else:
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _stats(self, writer: asyncio.StreamWriter) -> None:
+        body = json.dumps(self.stats.to_json()).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+
+    def _events(self, q: dict[str, str], last_id: str | None) -> list[tuple[str, Any, int]]:
+        n = min(int(q.get("n", 10)), MAX_EVENTS)
+        pad = "x" * max(0, int(q.get("size", 0)) - 50)
+        events = [("start", {"total": n}, 1)]
+        events += [("content", f"tok{i}{pad}", i + 1) for i in range(1, n + 1)]
+        events.append(("done", {}, n + 2))
+        if last_id is not None and last_id.isdigit() and q.get("resume") != "ignore":
+            events = [e for e in events if e[2] > int(last_id)]
+        return events
+
+    async def _stream(
+        self, writer: asyncio.StreamWriter, q: dict[str, str], headers: dict[str, str]
+    ) -> None:
+        st = self.stats
+        loop = asyncio.get_running_loop()
+        last_id = headers.get("last-event-id")
+        if last_id is not None:
+            st.last_event_ids.append(last_id)
+        framing = q.get("framing", "chunked")
+        sent = q.get("sent") == "1"
+        gap = min(float(q.get("gap_ms", 0)) / 1000.0, MAX_DELAY_S)
+        batch = max(1, int(q.get("batch", 1)))
+        drop_over = int(q["drop_done_over"]) if "drop_done_over" in q else None
+        sid = q.get("sid")
+        record: list[float] | None = None
+        if sid is not None and len(st.sends) < MAX_RECORDED:
+            record = st.sends[sid] = []
+        st.started += 1
+        st.inflight += 1
+        st.max_inflight = max(st.max_inflight, st.inflight)
+        try:
+            await asyncio.sleep(min(float(q.get("delay_ms", 0)) / 1000.0, MAX_DELAY_S))
+            events = self._events(q, last_id)
+            pre = b""
+            if "retry" in q and last_id is None:
+                pre = b"retry: %d\n\n" % int(q["retry"])
+            groups = [events[i : i + batch] for i in range(0, len(events), batch)]
+            if framing == "length":
+                await self._length(writer, pre, groups, sent, gap, record, drop_over)
+                return
+            head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            head += "Transfer-Encoding: chunked\r\n" if framing == "chunked" else ""
+            head += "Connection: close\r\n\r\n"
+            chunked = framing == "chunked"
+            t0 = loop.time()
+            first = True
+            for k, group in enumerate(groups):
+                if not first:
+                    delay = t0 + k * gap - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                if k == len(groups) - 1 and drop_over is not None and st.inflight > drop_over:
+                    group = [e for e in group if e[0] != "done"]
+                    st.done_dropped += 1
+                payload = b"".join(_event(kind, d, i, sent) for kind, d, i in group)
+                if first:
+                    payload = pre + payload
+                data = b"%x\r\n%s\r\n" % (len(payload), payload) if chunked and payload else payload
+                if first:
+                    data = head.encode() + data
+                    first = False
+                if record is not None:
+                    record.append(time.monotonic())
+                writer.write(data)
+                await writer.drain()
+            if chunked:
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+            st.completed += 1
+        except (ConnectionError, OSError):
+            st.aborted += 1
+        finally:
+            st.inflight -= 1
+
+    async def _length(
+        self,
+        writer: asyncio.StreamWriter,
+        pre: bytes,
+        groups: list[list[tuple[str, Any, int]]],
+        sent: bool,
+        gap: float,
+        record: list[float] | None,
+        drop_over: int | None,
+    ) -> None:
+        """Content-Length framing: the body is built up front (so ``sent=`` stamps are the
+        build time, not the send time: use another framing to measure server delay)."""
+        loop = asyncio.get_running_loop()
+        parts = [b"".join(_event(k, d, i, sent) for k, d, i in g) for g in groups]
+        parts[0] = pre + parts[0]
+        total = sum(map(len, parts))
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            f"Content-Length: {total}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        t0 = loop.time()
+        for k, part in enumerate(parts):
+            delay = t0 + k * gap - loop.time()
+            if k and delay > 0:
+                await asyncio.sleep(delay)
+            if record is not None:
+                record.append(time.monotonic())
+            writer.write(head + part if k == 0 else part)
+            await writer.drain()
+        self.stats.completed += 1
+        del drop_over
+
+    async def serve(self, sock: socket.socket, ready: threading.Event | None = None) -> None:
+        server = await asyncio.start_server(self.handle, sock=sock, backlog=4096)
+        self._server = server
+        if ready is not None:
+            ready.set()
+        async with server:
+            await server.serve_forever()
+
+
+def _bound() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4096)
+    return sock
+
+
+@contextlib.contextmanager
+def running(server: LoadServer | None = None) -> Iterator[tuple[str, LoadServer]]:
+    """Serve on 127.0.0.1 (a free port) in a daemon thread; yield (base URL, server)."""
+    server = server or LoadServer()
+    sock = _bound()
+    port = sock.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    task: list[asyncio.Task[None]] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        task.append(loop.create_task(server.serve(sock, ready)))
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(task[0])
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("the load fixture server did not start")
+    try:
+        yield f"http://127.0.0.1:{port}", server
+    finally:
+        loop.call_soon_threadsafe(task[0].cancel)
+        thread.join(10)
+        with contextlib.suppress(Exception):
+            # Tasks of streams still open when the server stopped: cancel, let them finish.
+            pending = asyncio.all_tasks(loop)
+            for t in pending:
+                t.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+        sock.close()
+
+
+def main() -> None:
+    """A server process of its own (bench): prints ``PORT <n>``, serves until stdin closes
+    or ``--seconds`` pass (bounded: it always stops by itself)."""
+    seconds = float(sys.argv[sys.argv.index("--seconds") + 1]) if "--seconds" in sys.argv else 600
+    sock = _bound()
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    server = LoadServer()
+
+    async def bounded() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.serve(sock), seconds)
+
+    asyncio.run(bounded())
+
+
+if __name__ == "__main__":
+    main()
