@@ -11,6 +11,7 @@ from harness._errors import UsageError
 from harness._options import CheckOptions
 from harness._redact import redact_url, secret_values
 from harness._session import CheckResult
+from harness._thresholds import evaluate, metrics_from_check
 
 __all__ = ["TargetKind", "check", "classify_target"]
 
@@ -64,6 +65,9 @@ def check(target: str, options: CheckOptions) -> CheckResult:
         result = run_file(Path(target), options, checker)
     result.target = redact_url(target) if kind is TargetKind.URL else target
     result.redact(secret_values(options.headers, target))
+    if options.thresholds:
+        metrics = metrics_from_check(result, options.thresholds)
+        result.thresholds = evaluate(options.thresholds, metrics)
     return result
 
 

@@ -15,13 +15,16 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness import __version__
 from harness._errors import HarnessError, UsageError
 from harness._options import CheckOptions
 from harness._session import DEFAULT_MAX_EVENTS
 from harness._sse import DEFAULT_MAX_EVENT_BYTES
+
+if TYPE_CHECKING:
+    from harness._thresholds import Threshold
 
 __all__ = ["main"]
 
@@ -108,6 +111,7 @@ def _build_parser() -> _Parser:
     )
     c.add_argument("--max-retry-wait", type=_positive_float, default=5.0, metavar="S")
     c.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    add_threshold_option(c)
     add_report_options(c, "check")
 
     r = sub.add_parser("rules", help="list the rule catalog")
@@ -164,12 +168,29 @@ def _options(ns: argparse.Namespace) -> CheckOptions:
         headers=tuple(ns.header),
         body=ns.body if ns.body is None or not ns.body.startswith("@") else _read(ns.body),
         inputs=inputs,
+        thresholds=thresholds(ns),
     )
 
 
 def _read(ref: str) -> str:
     with open(ref[1:], encoding="utf-8") as f:
         return f.read()
+
+
+def add_threshold_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="a timing gate, e.g. 'ttfb_ms<500' or 'inter_event_ms.p99<2000' (repeatable)",
+    )
+
+
+def thresholds(ns: argparse.Namespace) -> tuple[Threshold, ...]:
+    from harness._thresholds import parse_threshold
+
+    return tuple(parse_threshold(text) for text in ns.threshold)
 
 
 def add_report_options(p: argparse.ArgumentParser, command: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from harness._session import DEFAULT_MAX_EVENTS
 from harness._sse import DEFAULT_MAX_EVENT_BYTES
+from harness._thresholds import Threshold
 
 __all__ = ["CheckOptions"]
 
@@ -32,3 +33,5 @@ class CheckOptions:
     body: str | None = None
     #: Function inputs: for URLs sent as ``{"inputs": ...}``, for generators passed as kwargs.
     inputs: dict[str, Any] | None = None
+    #: Timing gates (``--threshold``), evaluated on each checked stream.
+    thresholds: tuple[Threshold, ...] = ()

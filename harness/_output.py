@@ -43,6 +43,10 @@ def render_text(result: CheckResult, out: TextIO, *, color: bool | None = None) 
     for v in result.violations:
         if v.event_index is None:
             _print_violation(console, v, indent="   ")
+    for t in result.thresholds:
+        mark = "[green]✓[/]" if t.ok else "[bold red]✗[/]"
+        value = "not measured" if t.value is None else f"{t.value:.1f}"
+        console.print(f"   {mark} threshold {escape(t.expr)}: {value}")
     console.print(_verdict_line(result))
 
 
@@ -75,10 +79,13 @@ def _print_violation(console: Console, v: Violation, indent: str) -> None:
 def _verdict_line(result: CheckResult) -> str:
     errors = sum(v.is_error for v in result.violations)
     warnings = len(result.violations) - errors
+    missed = sum(not t.ok for t in result.thresholds)
     head = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
     if result.extra.get("interrupted"):
         head = f"[bold yellow]INTERRUPTED[/] (partial) {head}"
     counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+    if missed:
+        counts += f", {missed} threshold{'s' * (missed != 1)} missed"
     parts = [f"{head}  {counts} in {result.events} event{'s' * (result.events != 1)}"]
     t = result.timing
     if t.ttfb_ms is not None:

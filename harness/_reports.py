@@ -203,7 +203,12 @@ def check_cases(result: CheckResult) -> list[Case]:
     for v in result.violations:
         by_rule.setdefault(v.rule, []).append(v)
     # A passing run still needs a case, so CI shows a green test rather than none.
-    cases = [Case("stream conforms")] if result.ok else []
+    cases = [Case("stream conforms")] if result.conforms else []
+    for t in result.thresholds:
+        value = "not measured" if t.value is None else f"{t.value:g}"
+        cases.append(
+            Case(f"threshold {t.expr}", [] if t.ok else [("threshold", f"{t.expr}: {value}")])
+        )
     for rule_id in sorted(by_rule):
         found = by_rule[rule_id]
         errors = [(v.rule, _located(v)) for v in found if v.is_error]

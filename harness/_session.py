@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from harness._redact import redact_text
 from harness._rules import Severity, Violation, rule, violation
 from harness._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
+from harness._thresholds import ThresholdResult
 
 __all__ = [
     "CheckResult",
@@ -100,10 +101,17 @@ class CheckResult:
     raw: bytes = b""
     #: True when the stream was longer than ``RAW_LIMIT`` and ``raw`` holds only its start.
     raw_truncated: bool = False
+    #: Timing gates (``--threshold``) evaluated on this stream; any miss fails the check.
+    thresholds: list[ThresholdResult] = field(default_factory=list)
+
+    @property
+    def conforms(self) -> bool:
+        """No violation of severity error (thresholds aside)."""
+        return not any(v.is_error for v in self.violations)
 
     @property
     def ok(self) -> bool:
-        return not any(v.is_error for v in self.violations)
+        return self.conforms and all(t.ok for t in self.thresholds)
 
     def redact(self, secrets: Sequence[str]) -> None:
         """Replace every secret value (header values, tokens) wherever a server may have
@@ -126,7 +134,7 @@ class CheckResult:
 
     def to_json(self) -> dict[str, Any]:
         """The ``--format json`` verdict. Its shape is public interface: add, never reshape."""
-        return {
+        verdict: dict[str, Any] = {
             "ok": self.ok,
             "target": self.target,
             "contract": self.contract,
@@ -134,6 +142,9 @@ class CheckResult:
             "violations": [v.to_json() for v in self.violations],
             "timing": self.timing.to_json(),
         }
+        if self.thresholds:  # only when gates were given: the shape above stays as it was
+            verdict["thresholds"] = [t.to_json() for t in self.thresholds]
+        return verdict
 
 
 @rule("sse.truncated", Severity.ERROR, "The stream ended in the middle of an event.")

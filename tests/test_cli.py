@@ -127,3 +127,35 @@ def test_version_flag() -> None:
     r = run("--version")
     assert r.returncode == 0
     assert r.stdout.startswith("stream-harness ")
+
+
+GOOD = Path(__file__).parent.parent / "examples" / "prefab_good.py"
+
+
+def test_check_threshold_when_missed_then_exit_1_and_listed_in_verdict() -> None:
+    args = ("check", f"{GOOD}:batch_process", "--inputs", '{"items": [1, 2, 3]}', "--no-report")
+    r = run(*args, "--threshold", "first_event_ms<60000", "--threshold", "inter_event_ms.max<0.001",
+            "--format", "json")  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    verdict = json.loads(r.stdout)
+    assert verdict["violations"] == []  # the stream conforms: only the gate failed
+    assert [(t["expr"], t["ok"]) for t in verdict["thresholds"]] == [
+        ("first_event_ms<60000", True),
+        ("inter_event_ms.max<0.001", False),
+    ]
+    assert verdict["thresholds"][1]["value"] > 0.001
+    ok = run(*args, "--threshold", "first_event_ms<60000", "--color", "never")
+    assert ok.returncode == 0
+    assert "✓ threshold first_event_ms<60000" in ok.stdout
+
+
+def test_check_without_threshold_then_verdict_has_no_thresholds_key() -> None:
+    r = run("check", str(DATA / "good.sse"), "--format", "json", "--no-report")
+    assert "thresholds" not in json.loads(r.stdout)
+
+
+def test_check_threshold_when_malformed_then_exit_2_one_line() -> None:
+    r = run("check", str(DATA / "good.sse"), "--threshold", "ttfb_msec<5", "--no-report")
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "ttfb_msec" in r.stderr
