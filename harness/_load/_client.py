@@ -8,6 +8,7 @@ not held back by Nagle, and no ``Accept-Encoding: gzip``: a compressing proxy ho
 
 from __future__ import annotations
 
+import ipaddress
 import socket as _stdsocket
 import struct
 from dataclasses import dataclass
@@ -58,11 +59,35 @@ def parse_target(url: str) -> Target:
     return Target(scheme, parts.hostname, port, path)
 
 
+#: (host, port) -> address, resolved once per process: a load generator that asked DNS for
+#: every stream would measure its resolver (gevent resolves in a thread pool) as TTFB.
+_RESOLVED: dict[tuple[str, int], tuple[str, int]] = {}
+
+
+def _address(target: Target) -> tuple[str, int]:
+    key = (target.host, target.port)
+    addr = _RESOLVED.get(key)
+    if addr is None and _is_ip(target.host):
+        addr = _RESOLVED[key] = key
+    if addr is None:
+        infos = gevent.socket.getaddrinfo(target.host, target.port, 0, _stdsocket.SOCK_STREAM)
+        addr = _RESOLVED[key] = infos[0][4][:2]
+    return addr
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class Connection:
     """A connected (TLS-wrapped for https) socket; ``recv`` honours a timeout in seconds."""
 
     def __init__(self, target: Target, connect_timeout: float) -> None:
-        sock = gevent.socket.create_connection((target.host, target.port), timeout=connect_timeout)
+        sock = gevent.socket.create_connection(_address(target), timeout=connect_timeout)
         sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
         if target.tls:
             ctx = gevent.ssl.create_default_context()

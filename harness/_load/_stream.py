@@ -467,9 +467,11 @@ def run_stream(
     """
     if spec.reconnect_after is not None and spec.abandon_after is not None:
         raise UsageError("a stream either reconnects or abandons, not both")
+    s = _Stream(spec, connect, clock, sink, 0.0, authority, path)  # the checker, before t=0
     now = clock()
     start = now if intended_start is None else intended_start
-    s = _Stream(spec, connect, clock, sink, start, authority, path)
+    s.result.start = start
+    s.total_at = start + spec.total_timeout
     if intended_start is not None:
         s.result.queue_ms = max(0.0, (now - intended_start) * 1000.0)
     try:

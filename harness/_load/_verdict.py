@@ -1,0 +1,202 @@
+"""The verdict of a load run, sans-I/O: merged metrics and thresholds in, JSON and a table out.
+
+``--format json`` prints :func:`build_verdict`'s dict; its shape is public interface (keys are
+added, never renamed): ``ok``, ``requests`` (streams), ``failures`` (streams with an error),
+``metrics`` (each distribution as ``{"p50", "p90", "p95", "p99", "max", "min", "mean",
+"count"}``, and the run-wide numbers), ``thresholds`` (``[{"expr", "ok", "value"}]``),
+``violations`` (one entry per rule), plus ``warnings``, ``errors`` and ``run``.
+
+``ok``: every threshold holds; with no thresholds, no stream failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from harness._thresholds import Threshold, evaluate
+
+from ._metrics import DIST_METRICS, LoadMetrics
+
+__all__ = ["SATURATED_CPU", "build_verdict", "render_table"]
+
+#: CPU percent of one load process at which its measurements stop being trustworthy.
+SATURATED_CPU: Final = 90.0
+#: Open loop: streams starting later than this behind schedule (p99) mean the generator lags.
+LATE_START_MS: Final = 10.0
+#: The gevent loop waking later than this means every stamp may be late by as much.
+LOOP_LAG_MS: Final = 20.0
+#: Achieved arrival rate below this share of the requested one: warn.
+ARRIVAL_SHARE: Final = 0.95
+
+_TABLE: Final = (
+    "ttfb_ms",
+    "first_event_ms",
+    "first_content_ms",
+    "inter_event_ms",
+    "stream_ms",
+    "reconnect_ms",
+    "server_delay_ms",
+    "queue_ms",
+    "events_per_s",
+    "bytes_per_s",
+)
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+def _metrics(m: LoadMetrics, thresholds: Iterable[Threshold], run_s: float) -> dict[str, Any]:
+    extra = {t.quantile for t in thresholds if t.quantile is not None}
+    out: dict[str, Any] = {}
+    for name in DIST_METRICS:
+        d = m.dists[name]
+        summary = {k: _r(v) for k, v in d.summary().items()}
+        summary["count"] = d.count
+        for q in sorted(extra):
+            summary.setdefault(f"p{q:g}", _r(d.percentile(q)))
+        out[name] = summary
+    c = m.counters
+    streams = c["streams"]
+    storm = c["after_storm_streams"]
+    out["requests"] = streams
+    out["failures"] = c["failures"]
+    out["failure_rate"] = _r(c["failures"] / streams) if streams else None
+    out["error_rate"] = _r(c["errors"] / streams) if streams else None
+    out["total_events_per_s"] = _r(c["events"] / run_s) if run_s > 0 else None
+    out["streams_per_s"] = _r(streams / run_s) if run_s > 0 else None
+    out["after_storm_error_rate"] = _r(c["after_storm_failures"] / storm) if storm else None
+    return out
+
+
+def _warnings(m: LoadMetrics, metrics: Mapping[str, Any], run: Mapping[str, Any]) -> list[str]:
+    out = []
+    if m.cpu_max >= SATURATED_CPU:
+        out.append(
+            f"a load process reached {m.cpu_max:.0f}% CPU: the load generator is saturated and "
+            "its latencies measure the harness, not the target -- add --processes or machines"
+        )
+    if m.loop_lag_max_ms >= LOOP_LAG_MS:
+        out.append(
+            f"the load process's event loop woke up to {m.loop_lag_max_ms:.0f} ms late: every "
+            "timestamp may be that late (too many streams per process)"
+        )
+    rate = run.get("arrival_rate")
+    c = m.counters
+    if rate and run.get("duration_s"):
+        achieved = c["arrivals_started"] / float(run["duration_s"])
+        if achieved < ARRIVAL_SHARE * float(rate):
+            out.append(
+                f"achieved {achieved:.1f} new streams/s of the {float(rate):g}/s requested "
+                f"({c['arrivals_dropped']} dropped at --max-inflight): the generator could not "
+                "keep the schedule"
+            )
+        late = metrics["queue_ms"].get("p99")
+        if late is not None and late > LATE_START_MS:
+            out.append(
+                f"streams started up to {late:.0f} ms (p99) behind schedule: the generator is "
+                "saturated (latencies still count from the intended start)"
+            )
+    return out
+
+
+def build_verdict(
+    m: LoadMetrics, thresholds: list[Threshold], run: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The verdict dict; ``run`` carries ``duration_s``, ``target``, ``scenario``, ``users``..."""
+    run_s = float(run.get("duration_s") or 0.0)
+    metrics = _metrics(m, thresholds, run_s)
+    results = evaluate(thresholds, metrics)
+    c = m.counters
+    ok = all(r.ok for r in results) if results else c["failures"] == 0
+    violations = [
+        {
+            "rule": rule,
+            "severity": stat.severity,
+            "count": stat.count,
+            "streams": stat.streams,
+            "message": stat.examples[0] if stat.examples else "",
+        }
+        for rule, stat in sorted(m.rules.items(), key=lambda kv: -kv[1].streams)
+    ]
+    return {
+        "ok": ok,
+        "requests": c["streams"],
+        "failures": c["failures"],
+        "metrics": metrics,
+        "thresholds": [r.to_json() for r in results],
+        "violations": violations,
+        "errors": [
+            {"error": k, "count": n} for k, n in sorted(m.errors.items(), key=lambda kv: -kv[1])
+        ],
+        "warnings": _warnings(m, metrics, run),
+        "run": {
+            **dict(run),
+            "events": c["events"],
+            "bytes": c["bytes"],
+            "abandoned": c["abandoned"],
+            "arrivals": {
+                "planned": c["arrivals_planned"],
+                "started": c["arrivals_started"],
+                "dropped": c["arrivals_dropped"],
+            },
+            "after_storm": {
+                "streams": c["after_storm_streams"],
+                "failures": c["after_storm_failures"],
+            },
+            "cpu_max": round(m.cpu_max, 1),
+            "loop_lag_max_ms": round(m.loop_lag_max_ms, 3),
+        },
+    }
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if abs(v) >= 10_000:
+        return f"{v:,.0f}"
+    return f"{v:.1f}" if abs(v) >= 100 else f"{v:.2f}"
+
+
+def render_table(verdict: Mapping[str, Any]) -> str:
+    """The final table people read."""
+    run, metrics = verdict["run"], verdict["metrics"]
+    lines = [
+        f"stream-harness load  {run.get('target', '')}  ({run.get('scenario', '')}, "
+        f"{float(run.get('duration_s') or 0):.1f} s)",
+        "",
+        f"  {'metric':<18}{'p50':>10}{'p90':>10}{'p95':>10}{'p99':>10}{'max':>10}{'count':>10}",
+    ]
+    for name in _TABLE:
+        s = metrics[name]
+        if not s.get("count"):
+            continue
+        cells = "".join(f"{_fmt(s.get(k)):>10}" for k in ("p50", "p90", "p95", "p99", "max"))
+        lines.append(f"  {name:<18}{cells}{s['count']:>10}")
+    rate = metrics.get("failure_rate")
+    lines.append("")
+    lines.append(
+        f"  streams {verdict['requests']}  failures {verdict['failures']}"
+        + (f" ({rate:.2%})" if rate is not None else "")
+        + f"  events {run['events']}"
+        + (f" ({metrics['total_events_per_s']:,.0f}/s)" if metrics["total_events_per_s"] else "")
+        + f"  bytes {run['bytes']:,}"
+    )
+    if run["after_storm"]["streams"]:
+        a = run["after_storm"]
+        lines.append(f"  after the storm: {a['failures']} of {a['streams']} streams failed")
+    for v in verdict["violations"][:10]:
+        lines.append(
+            f"  ✗ {v['severity']:<7} {v['rule']} in {v['streams']} stream(s): {v['message']}"
+        )
+    for e in verdict["errors"][:5]:
+        lines.append(f"  ✗ no stream  {e['error']} ({e['count']}x)")
+    for t in verdict["thresholds"]:
+        mark = "✓" if t["ok"] else "✗"
+        lines.append(f"  {mark} threshold {t['expr']}  (value: {_fmt(t['value'])})")
+    for w in verdict["warnings"]:
+        lines.append(f"  ! {w}")
+    lines.append("")
+    lines.append("PASS" if verdict["ok"] else "FAIL")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,549 @@
+"""Locust users that stream SSE through the harness's decoder and checker, and their plumbing.
+
+Importing this module imports Locust (which monkey-patches the standard library with gevent):
+import it only from a locustfile.
+
+    SSEUser       closed loop: one stream after another (steady and ramp scenarios)
+    ArrivalUser   open loop: starts streams on a fixed schedule, whatever the target's speed
+    AbandonUser   clients that vanish mid-stream for ``storm_seconds``, then full streams whose
+                  failures are the target's error rate after the storm
+
+Every stream is reported to Locust as request events (``request_type`` ``SSE``, one name per
+metric), so Locust's UI, CSV and master/worker aggregation show them; failed streams are
+failures of the ``stream`` row, and each broken rule of severity error is a failure of a row
+named by the rule id (``request_type`` ``rule``).  Our own full-resolution metrics
+(``_metrics.LoadMetrics``) ride along in Locust's worker reports and are merged on the master,
+which writes the verdict when Locust quits (``--sse-report``) and sets the exit code from
+``--sse-threshold``\\ s.
+
+Options (``locust --help``, group "stream-harness"; locustfile class attributes are defaults)::
+
+    --sse-path /invoke/chat    --sse-inputs JSON     --sse-header 'K: V'    --sse-contract prefab
+    --sse-reconnect-after K    --sse-abandon-after K --sse-storm-seconds S
+    --sse-arrival-rate R (per ArrivalUser)           --sse-max-inflight N
+    --sse-threshold EXPR       --sse-report verdict.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import gevent  # type: ignore[import-untyped]
+import gevent.pool  # type: ignore[import-untyped]
+import psutil  # type: ignore[import-untyped]
+from locust import User, constant, events, task
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from harness._contracts import get_checker
+from harness._errors import UsageError
+from harness._thresholds import parse_threshold
+
+from ._client import Connection, Target, parse_target
+from ._metrics import LoadMetrics
+from ._stream import StreamResult, StreamSpec, run_stream
+from ._verdict import build_verdict, render_table
+
+__all__ = ["AbandonUser", "ArrivalUser", "SSEUser", "process_metrics"]
+
+_TYPE = "SSE"
+_MONITOR_EVERY = 1.0
+_LAG_PROBE = 0.05
+
+
+class _Process:
+    """What this process measured, and the run's bookkeeping (one per process)."""
+
+    def __init__(self) -> None:
+        self.metrics = LoadMetrics()
+        #: What this process has sent to the master, summed (for the distributed test).
+        self.sent = {"streams": 0, "events": 0, "failures": 0}
+        self.started_wall: float | None = None
+        self.started_mono: float | None = None
+        self.stopped_wall: float | None = None
+        self.monitor: Any = None
+        #: Open loop: the most arrivals per second this process was asked for at once.
+        self.arrival_rate = 0.0
+        self.arrival_rate_now = 0.0
+        #: Master: each worker's ``arrival_rate``.
+        self.arrival_rate_by_worker: dict[str, float] = {}
+        self.scenario = ""
+        self.trace: list[dict[str, Any]] | None = None
+        self.done = False
+
+
+_P = _Process()
+
+
+def process_metrics() -> LoadMetrics:
+    """This process's metrics (the master's: merged from every worker)."""
+    return _P.metrics
+
+
+# -- options --------------------------------------------------------------------------------
+
+
+def _options(parser: Any) -> None:
+    g = parser  # Locust's own parser: an argument group would drop include_in_web_ui/is_secret
+    g.add_argument("--sse-path", default=None, help="path (and query) of the stream, after --host")
+    g.add_argument("--sse-method", default=None, help="HTTP method (default POST with a body)")
+    g.add_argument("--sse-inputs", default=None, help='JSON: POSTed as {"inputs": ...}')
+    g.add_argument("--sse-body", default=None, help="raw JSON request body")
+    g.add_argument(
+        "--sse-header", action="append", default=None, help="'K: V', repeatable", is_secret=True
+    )
+    g.add_argument("--sse-contract", default=None, help="contract to check (default prefab)")
+    g.add_argument("--sse-reconnect-after", type=int, default=None, metavar="K")
+    g.add_argument("--sse-abandon-after", type=int, default=None, metavar="K")
+    g.add_argument("--sse-storm-seconds", type=float, default=None, metavar="S")
+    g.add_argument("--sse-arrival-rate", type=float, default=None, help="streams/s per user")
+    g.add_argument("--sse-max-inflight", type=int, default=None, metavar="N")
+    g.add_argument("--sse-first-byte-timeout", type=float, default=None, metavar="S")
+    g.add_argument("--sse-idle-timeout", type=float, default=None, metavar="S")
+    g.add_argument("--sse-total-timeout", type=float, default=None, metavar="S")
+    g.add_argument("--sse-threshold", action="append", default=None, metavar="EXPR")
+    g.add_argument("--sse-report", default=None, metavar="FILE", help="write the JSON verdict")
+    # For bench/load_accuracy.py: per-stream arrival stamps to FILE.<pid>.json, a sid per stream.
+    g.add_argument("--sse-trace", default=None, help=argparse.SUPPRESS, include_in_web_ui=False)
+
+
+def _opt(env: Environment, name: str) -> Any:
+    return getattr(env.parsed_options, name, None) if env.parsed_options is not None else None
+
+
+# -- the users ------------------------------------------------------------------------------
+
+
+class SSEUser(User):
+    """Streams one response after another (closed loop).  Class attributes are defaults that
+    the ``--sse-*`` options override."""
+
+    abstract = True
+    wait_time = constant(0)
+    #: Path and query after the host (``--sse-path``).
+    path: ClassVar[str] = "/"
+    method: ClassVar[str | None] = None
+    #: POSTed as ``{"inputs": ...}`` (``--sse-inputs``).
+    inputs: ClassVar[dict[str, Any] | None] = None
+    body: ClassVar[str | None] = None
+    request_headers: ClassVar[dict[str, str]] = {}
+    contract: ClassVar[str] = "prefab"
+    reconnect_after: ClassVar[int | None] = None
+    abandon_after: ClassVar[int | None] = None
+    max_retry_wait: ClassVar[float] = 5.0
+    first_byte_timeout: ClassVar[float] = 10.0
+    idle_timeout: ClassVar[float] = 30.0
+    total_timeout: ClassVar[float] = 120.0
+
+    _spec_cache: ClassVar[dict[type, tuple[StreamSpec, Target]]] = {}
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.spec, self.target = self._spec()
+
+    def _spec(self, **override: Any) -> tuple[StreamSpec, Target]:
+        cls = type(self)
+        if not override and cls in SSEUser._spec_cache:
+            return SSEUser._spec_cache[cls]
+        env = self.environment
+        path = _opt(env, "sse_path") or self.path
+        url = (self.host or "").rstrip("/") + ("/" + path.lstrip("/") if path else "")
+        inputs_text = _opt(env, "sse_inputs")
+        inputs = json.loads(inputs_text) if inputs_text else self.inputs
+        body_text = _opt(env, "sse_body") or self.body
+        body: bytes | None = None
+        if inputs is not None:
+            body = json.dumps({"inputs": inputs}).encode()
+        elif body_text is not None:
+            body = body_text.encode()
+        method = (_opt(env, "sse_method") or self.method or ("POST" if body else "GET")).upper()
+        headers = list(self.request_headers.items())
+        # `stream-harness load` passes header values here, not on the command line (ps shows it).
+        headers += [(k, v) for k, v in json.loads(os.environ.get("STREAM_HARNESS_HEADERS", "[]"))]
+        for h in _opt(env, "sse_header") or []:
+            k, _, v = h.partition(":")
+            headers.append((k.strip(), v.strip()))
+
+        def pick(name: str, default: Any) -> Any:
+            value = _opt(env, f"sse_{name}")
+            return default if value is None else value
+
+        spec = StreamSpec(
+            url=url,
+            method=method,
+            body=body,
+            headers=tuple(headers),
+            contract=pick("contract", self.contract),
+            reconnect_after=pick("reconnect_after", self.reconnect_after),
+            abandon_after=pick("abandon_after", self.abandon_after),
+            max_retry_wait=self.max_retry_wait,
+            first_byte_timeout=pick("first_byte_timeout", self.first_byte_timeout),
+            idle_timeout=pick("idle_timeout", self.idle_timeout),
+            total_timeout=pick("total_timeout", self.total_timeout),
+        )
+        if override:
+            spec = _replace(spec, **override)
+        get_checker(spec.contract)  # the first call imports the contract: not in a stream's time
+        result = (spec, parse_target(url))
+        if not override:
+            SSEUser._spec_cache[cls] = result
+        return result
+
+    @task
+    def one_stream(self) -> None:
+        self.stream()
+
+    def stream(
+        self,
+        spec: StreamSpec | None = None,
+        *,
+        intended_start: float | None = None,
+        after_storm: bool = False,
+    ) -> StreamResult:
+        """Run one stream and report it (Locust events + our metrics)."""
+        spec = spec or self.spec
+        target = self.target
+        path = target.path
+        trace = _P.trace
+        if trace is not None:
+            sid = f"{os.getpid()}.{len(trace)}"
+            path += ("&" if "?" in path else "?") + f"sid={sid}"
+        sink = _Sink(self.environment, trace is not None)
+        result = run_stream(
+            spec,
+            lambda timeout: Connection(target, timeout),
+            sink,
+            authority=target.authority,
+            path=path,
+            intended_start=intended_start,
+        )
+        _report(self.environment, result, after_storm=after_storm)
+        if trace is not None and len(trace) < 20_000:
+            trace.append(_trace_row(sid, result, sink.gap_list))
+        return result
+
+
+class ArrivalUser(SSEUser):
+    """Open loop: starts ``arrival_rate`` streams per second, on a fixed schedule.
+
+    Each stream runs in its own greenlet, so a slow target cannot slow the schedule down --
+    the arrivals keep coming, as real users' do.  Every time is measured from the stream's
+    *intended* start (its slot in the schedule), so if this process falls behind, the delay
+    shows up in the latencies (and separately as ``queue_ms``) instead of being omitted
+    (coordinated omission).  At most ``max_inflight`` streams are open per user; an arrival due
+    while that many are open is dropped and counted, never queued.
+    """
+
+    abstract = True
+    arrival_rate: ClassVar[float] = 1.0
+    max_inflight: ClassVar[int] = 5_000
+
+    @task
+    def one_stream(self) -> None:
+        rate = _opt(self.environment, "sse_arrival_rate") or self.arrival_rate
+        cap = _opt(self.environment, "sse_max_inflight") or self.max_inflight
+        if rate <= 0:
+            raise UsageError("the arrival rate must be greater than 0")
+        _P.arrival_rate_now += rate
+        _P.arrival_rate = max(_P.arrival_rate, _P.arrival_rate_now)
+        self._pool = gevent.pool.Pool()
+        interval = 1.0 / rate
+        t0 = time.monotonic() + random.uniform(0.0, interval)  # desynchronise the users
+        m = _P.metrics
+        k = 0
+        try:
+            while True:
+                due = t0 + k * interval
+                delay = due - time.monotonic()
+                if delay > 0:
+                    gevent.sleep(delay)
+                    continue
+                k += 1
+                m.count("arrivals_planned")
+                if len(self._pool) >= cap:
+                    m.count("arrivals_dropped")
+                    continue
+                m.count("arrivals_started")
+                self._pool.spawn(self.stream, intended_start=due)
+        finally:
+            _P.arrival_rate_now -= rate
+
+    def on_stop(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.kill(block=False)  # streams cut by the end of the run are not reported
+
+
+class AbandonUser(SSEUser):
+    """For ``storm_seconds`` after the test starts, read 1..``abandon_after`` events (at random)
+    then vanish (connection reset); after it, read whole streams, which are counted as the
+    target's health after the storm (``after_storm_error_rate``)."""
+
+    abstract = True
+    abandon_after: ClassVar[int | None] = 3
+    storm_seconds: ClassVar[float] = 5.0
+
+    @task
+    def one_stream(self) -> None:
+        storm = _opt(self.environment, "sse_storm_seconds") or self.storm_seconds
+        since = time.monotonic() - (_P.started_mono or time.monotonic())
+        k = self.spec.abandon_after or 3
+        if since < storm:
+            spec, _ = self._spec(abandon_after=random.randint(1, k))
+            self.stream(spec)
+        else:
+            spec, _ = self._spec(abandon_after=None)
+            self.stream(spec, after_storm=True)
+
+
+def _replace(spec: StreamSpec, **changes: Any) -> StreamSpec:
+    return dataclasses.replace(spec, **changes)
+
+
+# -- reporting ------------------------------------------------------------------------------
+
+
+class _Sink:
+    """Per-event measurements: into our histograms, and into Locust's stats."""
+
+    def __init__(self, env: Environment, keep: bool) -> None:
+        self.fire: Callable[..., Any] = env.events.request.fire
+        self.gap_list: list[float] | None = [] if keep else None
+        m = _P.metrics
+        self._gaps = m.dists["inter_event_ms"]
+        self._delays = m.dists["server_delay_ms"]
+
+    def gaps(self, first_ms: float, zeros: int) -> None:
+        self._gaps.record(first_ms)
+        fire = self.fire
+        fire(request_type=_TYPE, name="inter_event_ms", response_time=first_ms, response_length=0)
+        if zeros:
+            self._gaps.record(0.0, zeros)
+            for _ in range(zeros):
+                fire(request_type=_TYPE, name="inter_event_ms", response_time=0, response_length=0)
+        if self.gap_list is not None:
+            self.gap_list.append(first_ms)
+            self.gap_list.extend([0.0] * zeros)
+
+    def server_delays(self, values_ms: list[float]) -> None:
+        for v in values_ms:
+            self._delays.record(v)
+            self.fire(
+                request_type=_TYPE, name="server_delay_ms", response_time=v, response_length=0
+            )
+
+
+class StreamFailure(Exception):
+    """A stream that broke rules of severity error (the message names them)."""
+
+
+class RuleFailure(Exception):
+    """One broken rule, for Locust's failures table (the message is the rule's summary)."""
+
+
+_PER_STREAM = (
+    "ttfb_ms",
+    "first_event_ms",
+    "first_content_ms",
+    "stream_ms",
+    "reconnect_ms",
+    "queue_ms",
+)
+
+
+def _report(env: Environment, r: StreamResult, *, after_storm: bool = False) -> None:
+    m = _P.metrics
+    fire: Callable[..., Any] = env.events.request.fire
+    m.count("streams")
+    m.count("events", r.events)
+    m.count("bytes", r.bytes)
+    if r.abandoned:
+        m.count("abandoned")
+    if after_storm:
+        m.count("after_storm_streams")
+        if not r.ok:
+            m.count("after_storm_failures")
+    if r.error is not None:
+        m.count("errors")
+        m.count("failures")
+        m.error(r.error)
+        fire(
+            request_type=_TYPE,
+            name="stream",
+            response_time=r.stream_ms,
+            response_length=0,
+            exception=ConnectionError(r.error),
+        )
+        return
+    for name in _PER_STREAM:
+        value = getattr(r, name)
+        if value is not None:
+            m.record(name, value)
+            fire(request_type=_TYPE, name=name, response_time=value, response_length=0)
+    m.record("events_per_s", r.events_per_s)
+    m.record("bytes_per_s", r.bytes_per_s)
+    for v in r.violations:
+        m.rule(v, r.rule_counts.get(v.rule, 1))
+        if v.is_error:
+            fire(
+                request_type="rule",
+                name=v.rule,
+                response_time=0,
+                response_length=0,
+                exception=RuleFailure(v.message if len(v.message) < 200 else v.rule),
+            )
+    failure = None
+    if r.failed_rules:
+        m.count("failures")
+        failure = StreamFailure(", ".join(r.failed_rules))
+    name = "stream (abandoned)" if r.abandoned else "stream"
+    fire(
+        request_type=_TYPE,
+        name=name,
+        response_time=r.stream_ms,
+        response_length=r.bytes,
+        exception=failure,
+    )
+
+
+def _trace_row(sid: str, r: StreamResult, gaps: list[float] | None) -> dict[str, Any]:
+    return {
+        "sid": sid,
+        "start": r.start,
+        "ttfb_ms": r.ttfb_ms,
+        "first_event_ms": r.first_event_ms,
+        "gaps": gaps or [],
+    }
+
+
+# -- run lifecycle: monitor, worker reports, the verdict -------------------------------------
+
+
+def _monitor() -> None:
+    """CPU of this process (psutil) and how late the gevent loop wakes up (lag)."""
+    proc = psutil.Process()
+    proc.cpu_percent(None)
+    m_last = time.monotonic()
+    gevent.sleep(1.0)  # not the start-up: imports, the first spawns, the resolver's threads
+    while True:
+        t = time.monotonic()
+        gevent.sleep(_LAG_PROBE)
+        lag = (time.monotonic() - t - _LAG_PROBE) * 1000.0
+        m = _P.metrics
+        m.loop_lag_max_ms = max(m.loop_lag_max_ms, lag)
+        if time.monotonic() - m_last >= _MONITOR_EVERY:
+            m_last = time.monotonic()
+            m.cpu_max = max(m.cpu_max, proc.cpu_percent(None))
+
+
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    _P.metrics = LoadMetrics()
+    _P.started_wall = time.time()
+    _P.started_mono = time.monotonic()
+    _P.stopped_wall = None
+    _P.done = False
+    _P.arrival_rate = _P.arrival_rate_now = 0.0
+    _P.arrival_rate_by_worker = {}
+    if _opt(environment, "sse_trace") and not isinstance(environment.runner, MasterRunner):
+        _P.trace = []
+    if not isinstance(environment.runner, MasterRunner) and _P.monitor is None:
+        _P.monitor = gevent.spawn(_monitor)
+
+
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    _P.stopped_wall = time.time()
+    if _P.monitor is not None:
+        _P.monitor.kill(block=False)
+        _P.monitor = None
+    path = _opt(environment, "sse_trace")
+    if path and _P.trace is not None:
+        with open(f"{path}.{os.getpid()}.json", "w", encoding="utf-8") as f:
+            json.dump(_P.trace, f)
+        _P.trace = None
+
+
+def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
+    dumped = _P.metrics.take()
+    c = dumped["counters"]
+    for k in _P.sent:
+        _P.sent[k] += int(c.get(k, 0))
+    dumped["arrival_rate"] = _P.arrival_rate
+    data["stream_harness"] = dumped
+
+
+def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
+    dumped = data.get("stream_harness")
+    if dumped:
+        _P.metrics.merge(dumped)
+        rate = float(dumped.get("arrival_rate", 0.0))
+        by_worker = _P.arrival_rate_by_worker
+        by_worker[client_id] = max(by_worker.get(client_id, 0.0), rate)
+
+
+def _on_quit(exit_code: int, **_: Any) -> None:
+    # A worker says what it sent, so the distributed test can check the master's sums.
+    if _P.sent["streams"] or _P.sent["events"]:
+        sys.stderr.write(f"stream-harness worker {os.getpid()} sent {json.dumps(_P.sent)}\n")
+
+
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner) or _P.done:
+        return
+    _P.done = True
+    try:
+        thresholds = [parse_threshold(t) for t in _opt(environment, "sse_threshold") or []]
+    except UsageError as e:
+        sys.stderr.write(f"stream-harness: error: {e}\n")
+        environment.process_exit_code = 2
+        return
+    verdict = build_verdict(_P.metrics, thresholds, _run_info(environment))
+    report = _opt(environment, "sse_report")
+    if report:
+        with open(report, "w", encoding="utf-8") as f:
+            json.dump(verdict, f, indent=2)
+            f.write("\n")
+    else:
+        sys.stderr.write(render_table(verdict))
+    environment.process_exit_code = 0 if verdict["ok"] else 1
+
+
+def _run_info(env: Environment) -> dict[str, Any]:
+    start = _P.started_wall
+    end = _P.stopped_wall or time.time()
+    duration = (end - start) if start else 0.0
+    runner = env.runner
+    rate = _P.arrival_rate
+    if isinstance(runner, MasterRunner):
+        rate = sum(_P.arrival_rate_by_worker.values())
+    classes = [c.__name__ for c in env.user_classes]
+    return {
+        "target": (env.host or "") + (_opt(env, "sse_path") or ""),
+        "scenario": ", ".join(classes),
+        "duration_s": round(duration, 3),
+        "arrival_rate": rate or None,
+        "workers": len(runner.clients) if isinstance(runner, MasterRunner) else 0,
+    }
+
+
+def _listen(hook: Any, fn: Callable[..., Any]) -> None:
+    add: Callable[[Callable[..., Any]], Any] = hook.add_listener
+    add(fn)
+
+
+# Listeners are added once, when a locustfile imports this module.
+# (Locust's EventHook.add_listener carries no annotations, hence the casts.)
+_listen(events.init_command_line_parser, _options)
+_listen(events.test_start, _on_test_start)
+_listen(events.test_stop, _on_test_stop)
+_listen(events.report_to_master, _on_report_to_master)
+_listen(events.worker_report, _on_worker_report)
+_listen(events.quit, _on_quit)
+_listen(events.quitting, _on_quitting)
