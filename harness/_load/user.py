@@ -73,7 +73,7 @@ class _Process:
         #: Open loop: the most arrivals per second this process was asked for at once.
         self.arrival_rate = 0.0
         self.arrival_rate_now = 0.0
-        #: Master: each worker's ``arrival_rate``.
+        #: Master: each worker's ``arrival_rate`` (and so, which workers reported).
         self.arrival_rate_by_worker: dict[str, float] = {}
         self.scenario = ""
         self.trace: list[dict[str, Any]] | None = None
@@ -529,7 +529,7 @@ def _run_info(env: Environment) -> dict[str, Any]:
         "scenario": ", ".join(classes),
         "duration_s": round(duration, 3),
         "arrival_rate": rate or None,
-        "workers": len(runner.clients) if isinstance(runner, MasterRunner) else 0,
+        "workers": len(_P.arrival_rate_by_worker),
     }
 
 

@@ -1,0 +1,139 @@
+"""One stream as the Locust user runs it (gevent socket, decoder, checker), against real loopback
+sockets: every event is stamped within a few ms of when the server sent it, whatever the
+framing, and reconnects, drops and abandons are judged as the issue says.
+
+These run in the pytest process with gevent's sockets but *without* Locust, so nothing is
+monkey-patched here: gevent's cooperative sockets work in the main thread as they are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from http_fixtures import closed_port
+from load_fixtures import LoadServer, running
+
+from harness._load._client import Connection, parse_target
+from harness._load._stream import StreamResult, StreamSpec, run_stream
+
+GAP_MS = 200
+#: How late an event may be stamped after the server wrote it, on loopback.
+STAMP_SLACK_MS = 5.0
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, LoadServer]]:
+    with running() as served:
+        yield served
+
+
+def _run(url: str, sink: Sink2 | None = None, **spec: object) -> StreamResult:
+    t = parse_target(url)
+    return run_stream(
+        StreamSpec(url, **spec),  # type: ignore[arg-type]
+        lambda timeout: Connection(t, timeout),
+        sink or Sink2(),
+        authority=t.authority,
+        path=t.path,
+    )
+
+
+class Sink2:
+    """Records every gap, so arrival times can be rebuilt: first event + running sum of gaps."""
+
+    def __init__(self) -> None:
+        self.gap_list: list[float] = []
+        self.delays: list[float] = []
+
+    def gaps(self, first_ms: float, zeros: int) -> None:
+        self.gap_list.append(first_ms)
+        self.gap_list += [0.0] * zeros
+
+    def server_delays(self, values_ms: list[float]) -> None:
+        self.delays += values_ms
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close", "length"])
+def test_stream_when_events_200ms_apart_then_each_stamped_within_few_ms_of_send(
+    server: tuple[str, LoadServer], framing: str
+) -> None:
+    base, srv = server
+    sid = f"stamp-{framing}"
+    url = f"{base}/stream?n=4&gap_ms={GAP_MS}&size=120&framing={framing}&sid={sid}&sent=1"
+    sink = Sink2()
+    r = _run(url, sink)
+    assert r.ok and r.events == 6, r.violations
+    assert r.first_event_ms is not None
+    arrivals = [r.start + r.first_event_ms / 1000.0]
+    for gap in sink.gap_list:
+        arrivals.append(arrivals[-1] + gap / 1000.0)
+    sends = srv.stats.sends[sid]
+    assert len(arrivals) == len(sends) == 6
+    late = [(a - s) * 1000.0 for a, s in zip(arrivals, sends, strict=True)]
+    assert all(0.0 <= x < STAMP_SLACK_MS for x in late), late
+    assert all(abs(g - GAP_MS) < STAMP_SLACK_MS for g in sink.gap_list), sink.gap_list
+    if framing != "length":  # a Content-Length body is built (and stamped) up front
+        assert len(sink.delays) == 6 and max(sink.delays) < STAMP_SLACK_MS
+
+
+def test_stream_when_good_then_metrics_are_consistent(server: tuple[str, LoadServer]) -> None:
+    base, _ = server
+    r = _run(f"{base}/stream?n=20&gap_ms=5&batch=4")
+    assert r.ok and r.events == 22 and r.error is None
+    assert r.ttfb_ms is not None and r.first_event_ms is not None
+    assert r.first_content_ms is not None
+    assert 0 < r.ttfb_ms <= r.first_event_ms <= r.first_content_ms <= r.stream_ms
+    assert r.events_per_s and r.bytes_per_s and r.bytes > 22 * 20
+
+
+def test_stream_when_server_ignores_last_event_id_then_resume_ignored(
+    server: tuple[str, LoadServer],
+) -> None:
+    base, _ = server
+    r = _run(f"{base}/stream?n=6&resume=ignore", reconnect_after=3)
+    assert not r.ok and r.failed_rules == ["resume.ignored"]
+
+
+def test_stream_when_server_resumes_then_no_gap_no_duplicate_and_retry_is_honoured(
+    server: tuple[str, LoadServer],
+) -> None:
+    base, srv = server
+    before = len(srv.stats.last_event_ids)
+    r = _run(f"{base}/stream?n=6&retry=300", reconnect_after=3)
+    assert r.ok, r.violations
+    assert r.events == 8  # start, 6 content, done: each once
+    assert srv.stats.last_event_ids[before:] == ["3"]
+    assert r.reconnect_ms is not None and 300.0 <= r.reconnect_ms < 300.0 + 100.0
+
+
+def test_stream_when_done_dropped_then_seq_terminal(server: tuple[str, LoadServer]) -> None:
+    base, _ = server
+    r = _run(f"{base}/stream?n=3&drop_done_over=0")
+    assert r.failed_rules == ["seq.terminal"]
+
+
+def test_stream_when_abandoned_then_client_resets_and_is_not_judged(
+    server: tuple[str, LoadServer],
+) -> None:
+    base, srv = server
+    aborted = srv.stats.aborted
+    r = _run(f"{base}/stream?n=50&gap_ms=10", abandon_after=2)
+    assert r.abandoned and r.ok and r.events == 2
+    deadline = time.monotonic() + 2.0
+    while srv.stats.aborted == aborted and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert srv.stats.aborted == aborted + 1
+
+
+def test_stream_when_silent_then_timeout_idle(server: tuple[str, LoadServer]) -> None:
+    base, _ = server
+    r = _run(f"{base}/stream?n=3&gap_ms=1000", idle_timeout=0.2)
+    assert r.failed_rules == ["timeout.idle"]
+    assert r.stream_ms < 600
+
+
+def test_stream_when_refused_then_error_not_violation() -> None:
+    r = _run(f"http://127.0.0.1:{closed_port()}/stream")
+    assert r.error is not None and "refused" in r.error.lower() and not r.ok
