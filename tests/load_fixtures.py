@@ -91,7 +91,7 @@ class LoadServer:
             writer.close()
             return
         lines = head.decode("latin-1").split("\r\n")
-        method, target, _ = (lines[0].split(" ") + ["", ""])[:3]
+        target = [*lines[0].split(" "), ""][1]
         headers = {}
         for line in lines[1:]:
             k, _, v = line.partition(":")
@@ -162,7 +162,9 @@ class LoadServer:
             if framing == "length":
                 await self._length(writer, pre, groups, sent, gap, record, drop_over)
                 return
-            head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            head = (
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            )
             head += "Transfer-Encoding: chunked\r\n" if framing == "chunked" else ""
             head += "Connection: close\r\n\r\n"
             chunked = framing == "chunked"
