@@ -152,7 +152,9 @@ def test_verdict_when_no_thresholds_then_ok_means_no_failed_stream() -> None:
 def test_verdict_when_generator_saturated_then_warns() -> None:
     m = LoadMetrics()
     m.cpu_max = 99.0
+    m.count("arrivals_planned", 100)
     m.count("arrivals_started", 50)
+    m.count("arrivals_dropped", 50)
     warnings = build_verdict(m, [], {"arrival_rate": 100, "duration_s": 1.0})["warnings"]
     assert any("CPU" in w for w in warnings)
     assert any("50.0 new streams/s of the 100/s" in w for w in warnings)

@@ -136,6 +136,8 @@ _COUNTERS: Final = (
     "arrivals_dropped",  # open loop: due while --max-inflight streams were open
     "after_storm_streams",
     "after_storm_failures",
+    "lag_samples",  # event-loop lag probes
+    "lag_late",  # ... that woke LOOP_LAG_MS or more late
 )
 
 
