@@ -1,35 +1,97 @@
-"""Contracts by name: the checker for each one a user can pass to ``--contract``."""
+"""Contracts by name or by file: the checker for whatever a user passes to ``--contract``.
+
+The built-in contracts are contract files like any other, shipped under
+``<schemas>/contracts/<name>.yaml`` (``schemas/`` is force-included in the wheel); a user's
+own contract is a path to a ``.yaml``/``.yml``/``.json`` file.  Either is compiled once per
+process (a file again when it changes) and every stream gets a fresh
+:class:`~harness._contract_engine.ContractEngine` over it.
+"""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import functools
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Final
 
+import yaml
+
+from harness._contract_engine import ContractEngine
+from harness._contract_file import Contract, compile_contract, load_contract_file
 from harness._errors import UsageError
+from harness._schemas import BASE_URI, schemas_dir
 from harness._session import ContractChecker
 
-__all__ = ["contract_names", "get_checker"]
+__all__ = ["builtin_contract", "contract_names", "get_checker", "load_contract"]
+
+_SUFFIXES: Final = (".yaml", ".yml", ".json")
 
 
-def _prefab() -> ContractChecker:
-    from harness._prefab import PrefabChecker
-
-    return PrefabChecker()
-
-
-_FACTORIES: dict[str, Callable[[], ContractChecker]] = {"prefab": _prefab}
+@functools.cache
+def _builtin_files() -> dict[str, Traversable]:
+    folder = schemas_dir() / "contracts"
+    return {
+        entry.name.rsplit(".", 1)[0]: entry
+        for entry in folder.iterdir()
+        if entry.name.endswith(".yaml")
+    }
 
 
 def contract_names() -> list[str]:
-    return sorted(_FACTORIES)
+    """The built-in contracts' names."""
+    return sorted(_builtin_files())
 
 
-def get_checker(name: str) -> ContractChecker:
-    """A fresh checker (one per stream: checkers keep the stream's state)."""
-    factory = _FACTORIES.get(name)
-    if factory is None:
-        close = difflib.get_close_matches(name, _FACTORIES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        known = ", ".join(contract_names())
-        raise UsageError(f"unknown contract {name!r} (known: {known}){hint}")
-    return factory()
+@functools.cache
+def builtin_contract(name: str) -> Contract:
+    """The compiled built-in contract ``name`` (KeyError if there is none)."""
+    entry = _builtin_files()[name]
+    label = f"built-in contract {entry.name}"
+    contract = compile_contract(
+        yaml.safe_load(entry.read_text(encoding="utf-8")),
+        label=label,
+        base_uri=f"{BASE_URI}contracts/{entry.name}",
+    )
+    if contract.name != name:
+        raise UsageError(f"{label}: /name: {contract.name!r} should be {name!r}")
+    return contract
+
+
+@functools.cache
+def _file_contract(path: Path, mtime_ns: int, size: int) -> Contract:
+    return load_contract_file(path)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.lower().endswith(_SUFFIXES) or "/" in name or "\\" in name
+
+
+def load_contract(name: str) -> Contract:
+    """A built-in contract by name, or the contract file at a path."""
+    if name in _builtin_files():
+        return builtin_contract(name)
+    if _looks_like_path(name):
+        path = Path(name)
+        try:
+            stat = path.resolve().stat()
+        except OSError:
+            raise UsageError(f"no such contract file: {name}") from None
+        return _file_contract(path.resolve(), stat.st_mtime_ns, stat.st_size)
+    close = difflib.get_close_matches(name, _builtin_files(), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    known = ", ".join(contract_names())
+    raise UsageError(
+        f"unknown contract {name!r} (known: {known}; or a path to a .yaml/.yml/.json "
+        f"contract file){hint}"
+    )
+
+
+def get_checker(name: str, *, request: object = None) -> ContractChecker:
+    """A fresh checker (one per stream: checkers keep the stream's state).
+
+    ``name`` is a built-in contract's name or the path of a contract file.  ``request`` is the
+    request body sent to the endpoint, when known: a few checks depend on what was asked
+    (openai-chat's usage chunk on ``stream_options.include_usage``).
+    """
+    return ContractEngine(load_contract(name), request)

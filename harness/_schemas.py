@@ -26,7 +26,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-__all__ = ["load_schema", "registry", "schema_validator", "schemas_dir"]
+__all__ = ["BASE_URI", "load_schema", "registry", "resources", "schema_validator", "schemas_dir"]
+
+#: The ``$id`` prefix of every bundled schema: ``BASE_URI + "prefab/start.schema.json"``.
+BASE_URI = "https://stream-harness.example/schemas/"
 
 _SUFFIX = ".schema.json"
 
@@ -74,13 +77,19 @@ def _schema_paths(node: Traversable, prefix: str = "") -> Iterator[str]:
 
 
 @functools.cache
-def registry() -> Registry[Any]:
-    """Every schema under :func:`schemas_dir`, registered under its ``$id``."""
-    resources = []
+def resources() -> tuple[tuple[str, Resource[Any]], ...]:
+    """``($id, resource)`` for every schema under :func:`schemas_dir`."""
+    found = []
     for relpath in _schema_paths(schemas_dir()):
         schema = load_schema(relpath)
-        resources.append((str(schema["$id"]), Resource.from_contents(schema)))
-    return Registry().with_resources(resources)
+        found.append((str(schema["$id"]), Resource.from_contents(schema)))
+    return tuple(found)
+
+
+@functools.cache
+def registry() -> Registry[Any]:
+    """Every schema under :func:`schemas_dir`, registered under its ``$id``."""
+    return Registry().with_resources(resources())
 
 
 @functools.cache

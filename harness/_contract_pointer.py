@@ -1,0 +1,65 @@
+"""JSON pointers (RFC 6901) as contracts use them: ``/data/current``, ``/choices``, ``""``.
+
+A pointer is parsed once, when a contract is loaded, into a tuple of segments; resolving it
+against an event is then a short loop.  A pointer that does not resolve yields :data:`MISSING`
+(distinct from a JSON ``null``).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["MISSING", "Pointer", "parse_pointer", "pointer_name", "resolve"]
+
+Pointer = tuple[str, ...]
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+
+
+def parse_pointer(text: str) -> Pointer:
+    """``"/a/b~1c"`` -> ``("a", "b/c")``; raises ValueError for text that is not a pointer."""
+    if text == "":
+        return ()
+    if not text.startswith("/"):
+        raise ValueError(f'a JSON pointer starts with "/" (got {text!r})')
+    parts = text[1:].split("/")
+    for part in parts:
+        rest = part.replace("~0", "").replace("~1", "")
+        if "~" in rest:
+            raise ValueError(f"{text!r}: '~' must be followed by 0 or 1 in a JSON pointer")
+    return tuple(p.replace("~1", "/").replace("~0", "~") for p in parts)
+
+
+def resolve(value: object, pointer: Pointer) -> object:
+    """The value at ``pointer`` inside ``value``, or :data:`MISSING`."""
+    for part in pointer:
+        if isinstance(value, dict):
+            value = value.get(part, MISSING)
+            if value is MISSING:
+                return MISSING
+        elif isinstance(value, list) and part.isdigit() and (part == "0" or part[0] != "0"):
+            index = int(part)
+            if index >= len(value):
+                return MISSING
+            value = value[index]
+        else:
+            return MISSING
+    return value
+
+
+def pointer_name(pointer: Pointer) -> str:
+    """How messages name a field: ``/data/current`` -> ``data.current``."""
+    return ".".join(pointer) or "the event"
+
+
+def is_under(path: tuple[str, ...], pointer: Pointer) -> bool:
+    """``path`` (a schema error's location) is ``pointer`` or inside the value it points to."""
+    return path[: len(pointer)] == pointer
