@@ -3,7 +3,7 @@
 Why not the Starlette fake (``fake_servers.py``): a load test needs a server that costs far less
 than the client it measures, controls its framing byte for byte (chunked, close-delimited,
 Content-Length), and knows *when* it sent each event -- the truth the client's stamps are
-compared with.  Each write is stamped with ``time.monotonic()`` just before it is handed to the
+compared with.  Each write is stamped with ``time.monotonic()`` as soon as it was handed to the
 socket (``CLOCK_MONOTONIC`` is one clock for every process on the machine).
 
 ``GET|POST /stream?...`` serves a prefab stream (``start``, ``n`` content events, ``done``, ids
@@ -185,9 +185,9 @@ class LoadServer:
                 if first:
                     data = head.encode() + data
                     first = False
+                writer.write(data)  # to the kernel now, unless the socket's buffer is full
                 if record is not None:
                     record.append(time.monotonic())
-                writer.write(data)
                 await writer.drain()
             if chunked:
                 writer.write(b"0\r\n\r\n")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import socket
@@ -107,7 +108,8 @@ def locust_argv(o: LoadOptions, run_dir: Path) -> list[str]:
         argv += ["--sse-arrival-rate", f"{o.arrival_rate / users:g}"]
         argv += ["--sse-max-inflight", str(max(1, o.max_inflight // users))]
     argv += ["--host", origin, "--sse-path", target.path, "-u", str(users), "-r", f"{spawn:g}"]
-    argv += ["-t", f"{o.run_time_s:g}s", "--stop-timeout", "0"]
+    # Locust takes whole seconds only.
+    argv += ["-t", f"{max(1, math.ceil(o.run_time_s))}s", "--stop-timeout", "0"]
     argv += ["--csv", str(run_dir / "locust"), "--html", str(run_dir / "locust.html")]
     argv += ["--sse-report", str(run_dir / "verdict.json"), "--sse-contract", o.contract]
     if o.processes > 1:
