@@ -306,7 +306,10 @@ _WORDS: Final = (
     "tab\there",
 )
 _SHORT_LIST: Final = 8
-_LONG_LIST: Final = (20, 60)
+#: Long lists and sentences are concatenations of this many lists of at most _PART_MAX.
+_LONG_PARTS: Final = 8
+_SENTENCE_PARTS: Final = 3
+_PART_MAX: Final = 20
 _JSON_LEAVES: Final = 6
 
 
@@ -362,18 +365,22 @@ def _string(schema: Mapping[str, Any]) -> st.SearchStrategy[str]:
         return regex.filter(lambda s: low <= len(s) and (high is None or len(s) <= high))
     # Plain text first: it is what a failure shrinks towards.
     plain = st.text(min_size=low, max_size=high)
-    separators = st.sampled_from([" ", " ", "\n", "  ", "\r\n", "\t"])
-    words = st.lists(
-        st.tuples(st.sampled_from(_WORDS) | st.text(min_size=1, max_size=6), separators),
-        min_size=1,
-        max_size=30,
-    )
-    sentence = words.map(lambda ws: "".join(w + s for w, s in ws).strip(" "))
+    separators = st.sampled_from([" ", " ", " ", "\n", "  ", "\r\n", "\t"])
+    word = st.tuples(st.sampled_from(_WORDS) | st.text(min_size=1, max_size=6), separators)
+    sentence = _long(word, _SENTENCE_PARTS).map(lambda ws: "".join(w + s for w, s in ws).strip(" "))
     if high is not None:
         sentence = sentence.map(lambda s: s[:high])
     if low:
         sentence = sentence.filter(lambda s: len(s) >= low)
     return st.one_of(plain, sentence)
+
+
+def _long(element: st.SearchStrategy[Any], parts: int) -> st.SearchStrategy[list[Any]]:
+    """Lists several times longer than ``st.lists`` makes (its lists average about five
+    elements, however large ``max_size``), which still shrink to the empty list: the
+    concatenation of ``parts`` independent lists, each of which shrinks on its own."""
+    pieces = [st.lists(element, max_size=_PART_MAX)] * parts
+    return st.tuples(*pieces).map(lambda lists: [x for part in lists for x in part])
 
 
 def _integer(schema: Mapping[str, Any]) -> st.SearchStrategy[int]:
@@ -430,19 +437,29 @@ def _array(schema: Mapping[str, Any]) -> st.SearchStrategy[list[Any]]:
     items = strategy_for(schema.get("items", True))
     low = int(schema.get("minItems", 0))
     high = schema.get("maxItems")
+    high = None if high is None else int(high)
     unique = bool(schema.get("uniqueItems", False))
-    key = (lambda v: json.dumps(v, sort_keys=True)) if unique else None
+    short = st.lists(
+        items,
+        min_size=low,
+        max_size=max(low, _SHORT_LIST) if high is None else high,
+        unique_by=(lambda v: json.dumps(v, sort_keys=True)) if unique else None,
+    )
+    if high is not None and high <= _SHORT_LIST:
+        return short
 
-    def lists(lo: int, hi: int | None) -> st.SearchStrategy[list[Any]]:
-        return st.lists(items, min_size=lo, max_size=hi, unique_by=key)
+    def fit(xs: list[Any]) -> list[Any]:
+        if unique:
+            seen: dict[str, Any] = {}
+            for x in xs:
+                seen.setdefault(json.dumps(x, sort_keys=True), x)
+            xs = list(seen.values())
+        return xs if high is None else xs[:high]
 
-    short_high = _SHORT_LIST if high is None else min(int(high), max(low, _SHORT_LIST))
-    branches = [lists(low, max(low, short_high))] * 3  # short lists, three times as often
-    long_low = max(low, _LONG_LIST[0])
-    long_high = _LONG_LIST[1] if high is None else min(int(high), _LONG_LIST[1])
-    if long_low <= long_high:
-        branches.append(lists(long_low, long_high))
-    return st.one_of(branches)
+    long = _long(items, _LONG_PARTS).map(fit)
+    if low:
+        long = long.filter(lambda xs: len(xs) >= low)
+    return st.one_of(short, short, short, long)  # long lists a quarter of the time
 
 
 def _object(schema: Mapping[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
@@ -484,8 +501,8 @@ _WRONG: Final[dict[str, Any]] = {
 
 def simplest_value(schema: Mapping[str, Any] | bool) -> Any:
     """A small valid value for ``schema``: the base of an invalid-inputs request."""
-    if not isinstance(schema, Mapping):
-        return None
+    if not isinstance(schema, Mapping) or not schema:
+        return 0  # any JSON value will do
     for key in ("default", "const"):
         if key in schema:
             return schema[key]
@@ -502,12 +519,14 @@ def simplest_value(schema: Mapping[str, Any] | bool) -> Any:
         return "a" * int(schema.get("minLength", 0) or 1)
     if kind == "boolean":
         return False
-    if kind == "array":
-        return [simplest_value(schema.get("items", True))] * int(schema.get("minItems", 0))
+    if kind == "array":  # one item: an empty list is often a valid call that does nothing
+        high = schema.get("maxItems")
+        n = max(int(schema.get("minItems", 0)), 1 if high is None or high >= 1 else 0)
+        return [simplest_value(schema.get("items", True))] * n
     if kind == "object":
         props = schema.get("properties", {})
         return {k: simplest_value(props[k]) for k in schema.get("required", []) if k in props}
-    return None
+    return 0 if kind is None else None
 
 
 def invalid_input_cases(spec: FunctionSpec) -> list[tuple[str, dict[str, Any]]]:
@@ -535,13 +554,27 @@ def _article(word: str) -> str:
 # -- reproducers ------------------------------------------------------------------------------
 
 
-def _json_text(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+def json_text(obj: Any) -> str:
+    """Compact JSON for people and shells: readable non-ASCII text ("héllo", "日本語"), but
+    every character that does not print (controls such as U+0080, NBSP, zero-width joiners,
+    unassigned code points) escaped as ``\\uXXXX``, so that what is shown is what is sent."""
+    text = json.dumps(obj, ensure_ascii=False)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def check_command(target: str, inputs: Mapping[str, Any], options: CheckOptions) -> str:
     """``stream-harness check TARGET --inputs '<json>'``, shell-quoted, secrets redacted."""
-    parts = ["stream-harness", "check", target, "--inputs", _json_text(inputs)]
+    parts = ["stream-harness", "check", target, "--inputs", json_text(inputs)]
     if options.contract != "prefab":
         parts += ["--contract", options.contract]
     for name, value in _shown_headers(options.headers):
@@ -554,7 +587,7 @@ def curl_command(url: str, inputs: Mapping[str, Any], options: CheckOptions) -> 
     parts = ["curl", "-N", "-X", "POST", url, "-H", "Content-Type: application/json"]
     for name, value in _shown_headers(options.headers):
         parts += ["-H", f"{name}: {value}"]
-    parts += ["-d", _json_text({"inputs": inputs})]
+    parts += ["-d", json_text({"inputs": inputs})]
     return shlex.join(parts)
 
 
@@ -634,9 +667,10 @@ class _UrlExecutor(_Executor):
 #   explore  --examples inputs, none of which fails the Hypothesis test; every outcome is
 #            recorded, and for each rule's first failure its choice sequence is kept;
 #   shrink   for each failing rule, the kept choice sequence is saved to the database under
-#            that rule's key (its secondary corpus) and replayed with only the reuse and shrink phases: a test that
-#            fails exactly when the stream's first error is that rule.  Hypothesis' shrinker
-#            does the rest, and leaves the minimal example in the database for next time.
+#            that rule's key (its secondary corpus) and replayed with only the reuse and
+#            shrink phases, by a test that fails exactly when the stream's first error is
+#            that rule.  Hypothesis' shrinker does the rest, and leaves the minimal example
+#            in the database for next time.
 
 
 class _StreamFailure(Exception):
@@ -724,7 +758,7 @@ class _FunctionRun:
         out = []
         for v, inputs, count in self.warnings.values():
             times = "1 example" if count == 1 else f"{count} examples"
-            shown = _preview(_json_text(inputs))
+            shown = _preview(json_text(inputs))
             message = f"{v.message} (in {times}; first with inputs {shown})"
             out.append(dataclasses.replace(v, message=message))
         return out
@@ -800,7 +834,9 @@ class _Hypothesis:
 
         wrapped = given(self.strategy)(test)
         wrapped = _hypothesis_settings(self.max_examples, self.database, phases)(wrapped)
-        if self.seed is not None:
+        if self.seed is not None and Phase.generate in phases:
+            # Only for generating: Hypothesis ignores the database of a seeded test, and the
+            # replay and shrink steps are nothing but the database.
             wrapped = hypothesis_seed(self.seed)(wrapped)
         wrapped._hypothesis_internal_database_key = key  # type: ignore[attr-defined]
         with with_reporter(lambda _msg: None):
@@ -866,7 +902,7 @@ def property_test(
         report.failures.append(
             Failure(rule_id, outcome.inputs, outcome.result, command, curl, not outcome.expensive)
         )
-    report.failures.sort(key=lambda f: (len(_json_text(f.inputs)), _json_text(f.inputs)))
+    report.failures.sort(key=lambda f: (len(json_text(f.inputs)), json_text(f.inputs)))
     return report
 
 
