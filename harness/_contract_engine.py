@@ -140,9 +140,12 @@ class ContractEngine:
     """
 
     __slots__ = (
+        "_alts",
+        "_ambiguous",
         "_by_type",
         "_c",
         "_count",
+        "_disordered",
         "_ended",
         "_ends",
         "_failed",
@@ -165,7 +168,12 @@ class ContractEngine:
     def __init__(self, contract: Contract, request: object = None) -> None:
         self.name = contract.name
         self._c = contract
-        self._trans = contract.order.transitions
+        # One state past the automaton's, with no transitions: while the stream is checked
+        # under several hypotheses (after an order violation), _state is this one, so the hot
+        # path's lookup fails and _advance follows every hypothesis in _alts.
+        self._ambiguous = len(contract.order.transitions)
+        self._trans = (*contract.order.transitions, {})
+        self._alts: tuple[int, ...] = ()
         self._ends = contract.order.ended
         self._fast = contract.fast
         self._kind_of = contract.kind_of
@@ -177,6 +185,7 @@ class ContractEngine:
         self._seen: dict[str, int] = {}  # first accepted event of each only-first type
         self._terminal = ("", -1)  # (type, index) of the event that ended the stream
         self._failed = False
+        self._disordered = False  # a seq.first or seq.order was reported
         self._unreadable = -1  # index of the last event whose type could not be read
         # event_type() is called right after feed() with the same event: remember its name.
         self._last_event: SSEEvent | None = None
@@ -226,13 +235,15 @@ class ContractEngine:
         if not complete or (last >= 0 and self._unreadable == last):
             return []  # cut short, or the last event (perhaps the final one) was unreadable
         order, types = self._c.order, self._c.types
-        if self._state not in order.accepting:
+        if not any(s in order.accepting for s in self._alts or (self._state,)):
             message = seq_terminal(
                 False, self._count, order.expected(0, types), order.ending(types)
             )
             return [violation("seq.terminal", message or "", None)]
-        if self._failed:
-            return []  # after a failure, what a complete stream owes is not owed
+        if self._failed or self._disordered:
+            # After a failure, what a complete stream owes is not owed; after an order
+            # violation, what is missing was already reported there.
+            return []
         found: list[Violation] = []
         for invariant in self._invariants:
             found.extend(invariant.finish())
@@ -394,33 +405,52 @@ class ContractEngine:
         return frozenset(tuple(map(str, e.absolute_path)) for e in errors)
 
     def _advance(self, kind: str, obj: Any, index: int, invalid: Invalid) -> list[Violation]:
-        """Move along the order with an event of type ``kind``; run the invariants on it."""
+        """Move along the order with an event of type ``kind``; run the invariants on it.
+
+        After an event the order does not allow, checking goes on under two hypotheses at
+        once -- the event was extra (stay), or events before it are missing (jump to the
+        nearest place that allows it) -- until the next events tell them apart.  A stream
+        that begins with ``content`` is thus checked as if its ``start`` were missing, and
+        one that begins with an OpenAI usage chunk as if that chunk were extra: one
+        violation each, not one per event that follows.
+        """
         found: list[Violation] = []
         order = self._c.order
-        state = self._state
-        nxt = self._trans[state].get(kind)
-        if nxt is None:
+        states = self._alts or (self._state,)
+        # Once an event came the stream has begun -- also under the hypothesis that the first
+        # event was extra -- so a type that only opens a stream cannot come any more.
+        if self._last_seq >= 0 and kind in order.only_first:
+            states = tuple(s for s in states if s != 0)
+        moves = order.transitions
+        nexts = list(dict.fromkeys(t for s in states if (t := moves[s].get(kind)) is not None))
+        if not nexts:
             types = self._c.types
             if self._last_seq < 0:
-                found.append(
-                    violation("seq.first", seq_first(kind, order.expected(0, types)) or "", index)
-                )
+                message = seq_first(kind, order.expected(0, types)) or ""
+                found.append(violation("seq.first", message, index))
             else:
+                expected = order.expected(self._alts or (self._state,), types)
                 message = seq_order(
                     kind,
-                    order.expected(state, types),
+                    [t for t in expected if t not in order.only_first],
                     self._last_seq,
                     kind in order.only_first,
                     self._seen.get(kind),
                 )
                 found.append(violation("seq.order", message, index))
-            nxt = order.recover(state, kind)
+            jumps = [t for s in states if (t := order.recover(s, kind)) is not None]
+            nexts = list(dict.fromkeys([*(self._alts or (self._state,)), *jumps]))
+            self._disordered = True
         elif kind in order.only_first:
             self._seen.setdefault(kind, index)
-        if nxt is not None:
-            self._state = nxt
-            if nxt in self._ends:
-                self._ended, self._terminal = True, (kind, index)
+        ended = [t for t in nexts if t in self._ends]
+        if ended:  # a client stops reading at the end, whatever else might have been meant
+            self._state, self._alts = ended[0], ()
+            self._ended, self._terminal = True, (kind, index)
+        elif len(nexts) == 1:
+            self._state, self._alts = nexts[0], ()
+        else:
+            self._state, self._alts = self._ambiguous, tuple(nexts)
         self._last_seq = index
         if kind in self._c.failure:
             self._failed = True

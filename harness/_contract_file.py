@@ -265,8 +265,8 @@ class _Compiler:
             for i, raw in enumerate(self.doc.get("invariants", []))
         )
         fast, by_type = self._fast_paths(type_from, pointer, cores)
-        kind_of: Callable[[Any], Any] = operator.itemgetter(pointer[0])
-        if len(pointer) != 1:
+        kind_of: Callable[[Any], Any] = operator.itemgetter(pointer[0] if pointer else "type")
+        if len(pointer) > 1:
             kind_of = functools.partial(_at, pointer=pointer)
         return Contract(
             name=self.doc["name"],

@@ -352,10 +352,12 @@ class _OncePerKey:
         if not isinstance(items, list):
             return []
         found: list[Violation] = []
-        for item in items:
+        for i, item in enumerate(items):
             key = resolve(item, s.key)
             if key is MISSING or isinstance(key, dict | list):
                 continue
+            if invalid and not self._valid_item(invalid, i):
+                continue  # its key or its value was rejected by the schema: reported there
             tag = json.dumps(key)
             label = self._keys.setdefault(tag, f"{s.name} {show(key)}")
             value: object = kind
@@ -381,6 +383,12 @@ class _OncePerKey:
                     violation("field.after-final", field_after_final(label, s.what, earlier), index)
                 )
         return found
+
+    def _valid_item(self, invalid: Invalid, i: int) -> bool:
+        s = self.spec
+        base = () if s.items is None else (*s.items, str(i))
+        pointers = [(*base, *s.key)] + ([] if s.field is None else [(*base, *s.field)])
+        return all(_valid(invalid, p) for p in pointers)
 
     def finish(self) -> list[Violation]:
         if not self.spec.required:
@@ -416,11 +424,12 @@ def _build_once_per_key(p: _Params) -> InvariantSpec:
     assert key is not None
     name = p.text("name", key[-1] if key else "key")
     if field is not None:
-        what = never = pointer_name(field)
+        what = pointer_name(field)
+        never = f"a {what}"
     else:
         assert final_types is not None
         ordered = [t for t in p.declared if t in final_types]
-        what, never = "final event", f"final event ({one_of(ordered)})"
+        what, never = "final event", f"a final event ({one_of(ordered)})"
     spec = _OnceSpec(
         items, key, field, final_types or frozenset(), name, p.flag("required", True), what, never
     )
@@ -464,16 +473,28 @@ def _build_sum(p: _Params) -> InvariantSpec:
 
 
 class _Sequential:
-    def __init__(self, pointer: Pointer, start: int) -> None:
-        self.pointer, self.next = pointer, start
+    def __init__(self, pointer: Pointer, start: int, advance: frozenset[str]) -> None:
+        self.pointer, self.start, self.advance = pointer, start, advance
+        self.field = pointer_name(pointer)
+        self.current: int | None = None  # the number of the last advance (None: none yet)
 
     def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
         value = resolve(event, self.pointer)
         if value is MISSING or not _valid(invalid, self.pointer):
             return []
-        message = field_sequential(pointer_name(self.pointer), value, self.next)
         whole = _number(value)
-        self.next = int(whole) + 1 if isinstance(whole, int) else self.next + 1
+        if kind in self.advance or not self.advance:
+            expected = self.start if self.current is None else self.current + 1
+            message = field_sequential(self.field, value, expected, None)
+        elif self.current is None:
+            message = None  # an event of a numbered thing that never began: seq.order's
+        else:
+            message = field_sequential(self.field, value, self.current, sorted(self.advance))
+            whole = self.current if message is not None else whole
+        if isinstance(whole, int):
+            self.current = whole
+        elif kind in self.advance or not self.advance:
+            self.current = expected
         return [] if message is None else [violation("field.sequential", message, index)]
 
     def finish(self) -> list[Violation]:
@@ -484,8 +505,9 @@ def _build_sequential(p: _Params) -> InvariantSpec:
     types = p.types(required=True)
     pointer = p.pointer("pointer")
     start = p.integer("start", 0)
+    advance = p.types("advance") or frozenset()
     assert pointer is not None
-    return InvariantSpec("sequential", types, lambda _: _Sequential(pointer, start))
+    return InvariantSpec("sequential", types, lambda _: _Sequential(pointer, start, advance))
 
 
 # -- requested ------------------------------------------------------------------------------

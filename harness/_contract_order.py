@@ -228,10 +228,15 @@ class Order:
     def step(self, state: int, kind: str) -> int | None:
         return self.transitions[state].get(kind)
 
-    def expected(self, state: int, rank: Sequence[str]) -> list[str]:
-        """The pattern's types allowed in ``state`` (not anywhere/abort), ordered by ``rank``."""
-        allowed = self.transitions[state].keys() - self.anywhere - self.abort
-        return sorted(allowed, key=_ranker(rank))
+    def expected(self, state: int | Iterable[int], rank: Sequence[str]) -> list[str]:
+        """The pattern's types allowed in ``state`` (or any of several), ordered by ``rank``.
+
+        Anywhere and abort types are left out: they are allowed everywhere, so listing them
+        in every message would only hide what the pattern wants.
+        """
+        states = [state] if isinstance(state, int) else state
+        allowed = {name for s in states for name in self.transitions[s]}
+        return sorted(allowed - self.anywhere - self.abort, key=_ranker(rank))
 
     def ending(self, rank: Sequence[str]) -> list[str]:
         """The types that can end a stream (lead into an accepting state), ordered by ``rank``."""

@@ -331,14 +331,21 @@ def field_sum(total: tuple[str, Number], parts: Sequence[tuple[str, Number]]) ->
     return f"{name} is {show(value)}, but {added} is {show(expected)}"
 
 
-@rule("field.sequential", Severity.ERROR, "A counter across events did not count up by one.")
-def field_sequential(field: str, value: object, expected: int) -> str | None:
-    """A field declared sequential numbers its events 0, 1, 2, ...: Anthropic content blocks
-    are indexed in the order they start.  Clients store blocks by this index, so a gap or a
-    repeat leaves a hole in the message or overwrites a block."""
+@rule("field.sequential", Severity.ERROR, "A number across events did not count up by one.")
+def field_sequential(
+    field: str, value: object, expected: int, within: Sequence[str] | None
+) -> str | None:
+    """A field declared sequential numbers things 0, 1, 2, ... in the order they begin, and
+    the events inside one of them repeat its number: Anthropic content blocks are indexed in
+    the order their ``content_block_start`` events come, and each block's deltas and stop
+    carry the index of the block that is open.  Clients store blocks by this index, so a gap,
+    a repeat or a stray number leaves a hole in the message or writes into the wrong block."""
     if _same(value, expected):
         return None
-    return f"{field} is {show(value)} where {expected} was expected (they count up by one)"
+    if within is None:
+        return f"{field} is {show(value)} where {expected} was expected (they count up by one)"
+    opened = " or ".join(within)
+    return f"{field} is {show(value)} where {expected} was expected (that of the last {opened})"
 
 
 def _same(a: object, b: object) -> bool:
