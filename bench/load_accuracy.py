@@ -65,7 +65,12 @@ def server_stats(base: str) -> dict[str, Any]:
 
 
 def run_locust(
-    base: str, path: str, users: int, seconds: float, extra: list[str], locustfile: Path = LOCUSTFILE
+    base: str,
+    path: str,
+    users: int,
+    seconds: float,
+    extra: list[str],
+    locustfile: Path = LOCUSTFILE,
 ) -> dict[str, Any]:
     """A headless Locust run of ``Steady`` (or ``locustfile``'s users); the verdict JSON."""
     with tempfile.TemporaryDirectory() as tmp:
