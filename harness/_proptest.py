@@ -270,17 +270,12 @@ class ManifestResult:
         return not any(v.is_error for v in self.violations) and all(f.ok for f in self.functions)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--format json`` verdict: public interface, keys are added, never renamed."""
+        """The ``--format json`` verdict, exactly ``{"ok", "violations", "functions"}``: public
+        interface.  Keys may be added inside a function object, never renamed."""
         return {
             "ok": self.ok,
-            "manifest": self.manifest,
-            "target": self.target,
-            "contract": self.contract,
             "violations": [v.to_json() for v in self.violations],
             "functions": [f.to_json() for f in self.functions],
-            "seed": self.seed,
-            "max_examples": self.max_examples,
-            "duration_ms": round(self.duration_ms, 3),
         }
 
 
@@ -632,10 +627,19 @@ class _ModuleExecutor(_Executor):
 
 
 class _UrlExecutor(_Executor):
+    """Examples as HTTP requests, all on one event loop with one client: a new client per
+    example would pay for loading the TLS trust store (about 50 ms) and a connection each
+    time, which is most of an example's cost on loopback."""
+
     def __init__(self, url: str, options: CheckOptions) -> None:
         self.target = redact_url(url)
         self.base = url
         self.options = options
+        self.loop = asyncio.new_event_loop()
+        self._client: httpx.AsyncClient | None = None
+        self._probe: httpx.AsyncClient | None = None
+        #: What the probe client saw of the last response: status, and an error's body.
+        self.seen: dict[str, Any] = {}
 
     def url(self, name: str) -> str:
         if "{name}" in self.base:
@@ -643,9 +647,48 @@ class _UrlExecutor(_Executor):
         return f"{self.base.rstrip('/')}/invoke/{name}"
 
     def run(self, name: str, inputs: dict[str, Any], checker: ContractChecker) -> CheckResult:
-        from harness._http import run_url
+        from harness._http import run_url_async
 
-        return run_url(self.url(name), dataclasses.replace(self.options, inputs=inputs), checker)
+        if self._client is None:
+            self._client = self._new_client()
+        options = dataclasses.replace(self.options, inputs=inputs)
+        return self.loop.run_until_complete(
+            run_url_async(self.url(name), options, checker, client=self._client)
+        )
+
+    def probe(
+        self, name: str, inputs: dict[str, Any], checker: ContractChecker
+    ) -> tuple[CheckResult, int | None, bytes]:
+        """One request whose status and error body are kept (for invalid inputs)."""
+        from harness._http import run_url_async
+
+        if self._probe is None:
+            self._probe = self._new_client(hooks={"response": [self._on_response]})
+        self.seen = {}
+        options = dataclasses.replace(self.options, inputs=inputs, resume_after=None)
+        result = self.loop.run_until_complete(
+            run_url_async(self.url(name), options, checker, client=self._probe)
+        )
+        return result, self.seen.get("status"), self.seen.get("body", b"")
+
+    async def _on_response(self, response: httpx.Response) -> None:
+        self.seen["status"] = response.status_code
+        if not 200 <= response.status_code < 300:
+            try:  # an error body is small: read it here, bounded, to judge it
+                async with asyncio.timeout(self.options.idle_timeout):
+                    await response.aread()
+                self.seen["body"] = response.content[:4096]
+            except (TimeoutError, httpx.HTTPError):
+                self.seen["body"] = b""
+
+    def _new_client(self, hooks: dict[str, list[Any]] | None = None) -> httpx.AsyncClient:
+        # As run_url makes its own: no overall timeout (the runner keeps the deadlines), no
+        # redirects followed.
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(None, connect=self.options.first_byte_timeout),
+            follow_redirects=False,
+            event_hooks=hooks,
+        )
 
     def reproducer(self, name: str, inputs: dict[str, Any]) -> tuple[str, str | None]:
         url = redact_url(self.url(name))
@@ -653,6 +696,14 @@ class _UrlExecutor(_Executor):
             check_command(url, inputs, self.options),
             curl_command(url, inputs, self.options),
         )
+
+    def close(self) -> None:
+        for client in (self._client, self._probe):
+            if client is not None:
+                self.loop.run_until_complete(client.aclose())
+        self._client = self._probe = None
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
 
 
 # -- the property test of one function --------------------------------------------------------
@@ -964,33 +1015,6 @@ class _TypeRecorder:
         return self.inner.event_type(event)
 
 
-async def _send_invalid(
-    url: str, inputs: dict[str, Any], options: CheckOptions, contract: str
-) -> tuple[CheckResult, list[str], int | None, bytes]:
-    from harness._http import run_url_async
-
-    seen: dict[str, Any] = {}
-
-    async def on_response(response: httpx.Response) -> None:
-        seen["status"] = response.status_code
-        if not 200 <= response.status_code < 300:
-            try:  # an error body is small: read it here, bounded, to judge it
-                async with asyncio.timeout(options.idle_timeout):
-                    await response.aread()
-                seen["body"] = response.content[:4096]
-            except (TimeoutError, httpx.HTTPError):
-                seen["body"] = b""
-
-    recorder = _TypeRecorder(get_checker(contract))
-    timeout = httpx.Timeout(None, connect=options.first_byte_timeout)
-    async with httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, event_hooks={"response": [on_response]}
-    ) as client:
-        opts = dataclasses.replace(options, inputs=inputs, resume_after=None)
-        result = await run_url_async(url, opts, recorder, client=client)
-    return result, recorder.types, seen.get("status"), seen.get("body", b"")
-
-
 def check_invalid_inputs(
     spec: FunctionSpec, executor: _UrlExecutor, contract: str
 ) -> list[InvalidInputCase]:
@@ -998,10 +1022,9 @@ def check_invalid_inputs(
     out = []
     url = executor.url(spec.name)
     for case, inputs in invalid_input_cases(spec):
-        result, types, status, body = asyncio.run(
-            _send_invalid(url, inputs, executor.options, contract)
-        )
-        found = _judge_invalid(case, result, types, status, body)
+        recorder = _TypeRecorder(get_checker(contract))
+        result, status, body = executor.probe(spec.name, inputs, recorder)
+        found = _judge_invalid(case, result, recorder.types, status, body)
         shown = redact_url(url)
         out.append(
             InvalidInputCase(
@@ -1087,9 +1110,9 @@ def run_manifest(
     selected = _select(manifest, functions)
     own_worker = worker is None and module is not None
     active = worker or (GeneratorWorker() if module is not None else None)
+    executor: _Executor | None = None
     try:
         testable, skipped = _match(manifest, module, active, result)
-        executor: _Executor
         if url is not None:
             executor = _UrlExecutor(url, options)
         else:
@@ -1113,6 +1136,8 @@ def run_manifest(
                 )
             )
     finally:
+        if executor is not None:
+            executor.close()
         if own_worker and active is not None:
             active.close()
     result.duration_ms = (time.monotonic() - started) * 1000.0

@@ -253,7 +253,7 @@ def test_buggy_when_reproducer_run_then_it_fails_the_same_way(buggy: ManifestRes
 
 def test_buggy_when_to_json_then_the_public_shape(buggy: ManifestResult) -> None:
     doc = json.loads(json.dumps(buggy.to_json()))
-    assert {"ok", "violations", "functions"} <= set(doc)
+    assert set(doc) == {"ok", "violations", "functions"}
     assert doc["ok"] is False and doc["violations"] == []
     for f in doc["functions"]:
         assert {"name", "ok", "examples", "violations", "minimal_inputs"} <= set(f)
