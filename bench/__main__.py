@@ -187,6 +187,12 @@ SECTIONS: dict[str, Callable[[int], list[tuple[str, str, str, str]]]] = {
     "decoder": section_decoder,
     "check": section_check,
     "memory": section_memory,
+    "load_accuracy": lambda r: __import__(
+        "bench.load_accuracy"
+    ).load_accuracy.section_load_accuracy(r),
+    "load_capacity": lambda r: __import__(
+        "bench.load_capacity"
+    ).load_capacity.section_load_capacity(r),
 }
 
 
