@@ -193,6 +193,7 @@ SECTIONS: dict[str, Callable[[int], list[tuple[str, str, str, str]]]] = {
     "load_capacity": lambda r: __import__(
         "bench.load_capacity"
     ).load_capacity.section_load_capacity(r),
+    "proptest": lambda r: __import__("bench.proptest").proptest.section_proptest(r),
 }
 
 

@@ -143,8 +143,12 @@ class FunctionStarted:
 @dataclass(frozen=True, slots=True)
 class ExampleRun:
     name: str
+    #: Inputs run so far for this function (explore, replay and shrink steps together).
     runs: int
+    #: Distinct failing rules found so far.
     failures: int
+    #: This example's first error rule, or None when it passed.
+    rule: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -798,7 +802,7 @@ class _FunctionRun:
         if rule_id is not None:
             self.first_failure.setdefault(rule_id, outcome)
             self.stopped = self.stopped or outcome.expensive
-        self.emit(ExampleRun(self.name, self.runs, len(self.first_failure)))
+        self.emit(ExampleRun(self.name, self.runs, len(self.first_failure), rule_id))
         return outcome
 
     def _warn(self, v: Violation, inputs: dict[str, Any]) -> None:
