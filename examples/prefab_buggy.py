@@ -4,10 +4,18 @@ Every bug is marked ``# BUG`` and fires only for some inputs, as real ones do; a
 unit test (``list(batch_process([1, 2]))``) passes on all of them:
 
     batch_process([])            ZeroDivisionError escapes the generator        gen.raised
-    batch_process([1, 2, 3])     an odd-length list: current > total (4 of 3)
-    process_lines("a\\nb", start=-5)   a negative number: negative progress
-    process_lines("héllo")       non-ASCII text: the stream ends without done
+    batch_process([1, 2, 3])     an odd-length list: current > total (4 of 3)  progress.bounds
+    process_lines("a\\nb", start=-5)   a negative number: negative progress     progress.bounds
+    process_lines("héllo")       non-ASCII text: the stream ends without done  seq.terminal
     chat_stream(<long message>)  a datetime in the done event                  gen.not-serializable
+
+Property testing (``stream-harness manifest examples/prefab-manifest.json --module
+examples/prefab_buggy.py``) finds each of them and shrinks it to a minimal input -- ``{"items":
+[]}``, ``{"items": [null]}``, ``{"text": "0", "start": -1}``, ``{"text": "\\u0080"}``, a user
+message of eleven one-character words -- and two more that the same shortcuts cause:
+
+    chat_stream([])              no user message: the error event comes before start   seq.first
+    batch_process([1.7e308])     a huge number doubled is infinity, not JSON   gen.not-serializable
 
     stream-harness check examples/prefab_buggy.py:batch_process --inputs '{"items": [1, 2, 3]}'
 """
