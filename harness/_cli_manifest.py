@@ -220,7 +220,8 @@ def render_manifest_text(result: ManifestResult, out: TextIO, *, color: bool | N
         for v in result.violations:
             _print_violation(console, v, "    ")
     else:
-        console.print("  [bold]manifest[/]  [green]✓[/] valid, and it matches the functions")
+        matched = ", and it matches the module's functions" if result.matched else ""
+        console.print(f"  [bold]manifest[/]  [green]✓[/] valid{matched}")
     for report in result.functions:
         _print_function(console, report)
     console.print(_verdict(result))

@@ -268,6 +268,8 @@ class ManifestResult:
     seed: int | None = None
     max_examples: int = DEFAULT_EXAMPLES
     duration_ms: float = 0.0
+    #: Whether the manifest was matched against the module's functions (needs --module).
+    matched: bool = False
 
     @property
     def ok(self) -> bool:
@@ -539,9 +541,9 @@ def invalid_input_cases(spec: FunctionSpec) -> list[tuple[str, dict[str, Any]]]:
             cases.append((f"the required parameter {p.name!r} missing", without))
     for p in spec.parameters:
         wrong = _WRONG[p.type]
-        kind = type(wrong).__name__.replace("str", "string").replace("int", "integer")
+        kind = {"str": "string", "int": "integer"}[type(wrong).__name__]
         cases.append(
-            (f"{p.name!r} a {kind} instead of {_article(p.type)}", {**base, p.name: wrong})
+            (f"{p.name!r} {_article(kind)} instead of {_article(p.type)}", {**base, p.name: wrong})
         )
     return cases
 
@@ -1173,6 +1175,7 @@ def _match(
     facts = worker.inspect(module, [f.name for f in manifest.functions])
     match = match_functions(manifest, module, facts.functions, facts.available)
     result.violations.extend(match.violations)
+    result.matched = True
     return set(match.testable), match.skipped
 
 

@@ -542,7 +542,7 @@ def test_http_when_gateway_does_not_validate_then_5xx_and_accepted_inputs_found(
     missing = cases["the required parameter 'messages' missing"]
     assert missing.status == 500 and [v.rule for v in missing.violations] == ["http.status"]
     assert missing.violations[0].message.startswith("invalid inputs (the required parameter")
-    accepted = cases["'model' a integer instead of a string"]
+    accepted = cases["'model' an integer instead of a string"]
     assert [v.rule for v in accepted.violations] == ["manifest.invalid-input-accepted"]
     assert 'the stream ended with "done"' in accepted.violations[0].message
     # The good functions turn a wrong type into an error event: a fine answer.
