@@ -8,6 +8,7 @@ monkey-patched here: gevent's cooperative sockets work in the main thread as the
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 
@@ -25,8 +26,16 @@ STAMP_SLACK_MS = 5.0
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, LoadServer]]:
-    with running() as served:
-        yield served
+    # The server is a thread of this process: with the default 5 ms GIL switch interval, a
+    # stamp can wait 5 ms for the server thread to let go -- a test artefact (in a load run the
+    # target is another process), so switch faster here.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    try:
+        with running() as served:
+            yield served
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def _run(url: str, sink: Sink2 | None = None, **spec: object) -> StreamResult:

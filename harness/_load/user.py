@@ -202,6 +202,12 @@ class SSEUser(User):
 
     @task
     def one_stream(self) -> None:
+        # The only @task: Locust collects decorated methods from every base class, so a
+        # subclass that decorated its own would run both.  Subclasses override iteration().
+        self.iteration()
+
+    def iteration(self) -> None:
+        """One turn of this user's loop: here, one stream."""
         self.stream()
 
     def stream(
@@ -249,8 +255,7 @@ class ArrivalUser(SSEUser):
     arrival_rate: ClassVar[float] = 1.0
     max_inflight: ClassVar[int] = 5_000
 
-    @task
-    def one_stream(self) -> None:
+    def iteration(self) -> None:
         rate = _opt(self.environment, "sse_arrival_rate") or self.arrival_rate
         cap = _opt(self.environment, "sse_max_inflight") or self.max_inflight
         if rate <= 0:
@@ -260,7 +265,6 @@ class ArrivalUser(SSEUser):
         self._pool = gevent.pool.Pool()
         interval = 1.0 / rate
         t0 = time.monotonic() + random.uniform(0.0, interval)  # desynchronise the users
-        m = _P.metrics
         k = 0
         try:
             while True:
@@ -270,11 +274,11 @@ class ArrivalUser(SSEUser):
                     gevent.sleep(delay)
                     continue
                 k += 1
-                m.count("arrivals_planned")
+                _P.metrics.count("arrivals_planned")
                 if len(self._pool) >= cap:
-                    m.count("arrivals_dropped")
+                    _P.metrics.count("arrivals_dropped")
                     continue
-                m.count("arrivals_started")
+                _P.metrics.count("arrivals_started")
                 self._pool.spawn(self.stream, intended_start=due)
         finally:
             _P.arrival_rate_now -= rate
@@ -294,8 +298,7 @@ class AbandonUser(SSEUser):
     abandon_after: ClassVar[int | None] = 3
     storm_seconds: ClassVar[float] = 5.0
 
-    @task
-    def one_stream(self) -> None:
+    def iteration(self) -> None:
         storm = _opt(self.environment, "sse_storm_seconds") or self.storm_seconds
         since = time.monotonic() - (_P.started_mono or time.monotonic())
         k = self.spec.abandon_after or 3
@@ -451,7 +454,7 @@ def _monitor() -> None:
 
 
 def _on_test_start(environment: Environment, **_: Any) -> None:
-    _P.metrics = LoadMetrics()
+    _P.metrics = LoadMetrics()  # read through _P every time: never keep a reference to it
     _P.started_wall = time.time()
     _P.started_mono = time.monotonic()
     _P.stopped_wall = None
