@@ -9,6 +9,10 @@ file that cannot be read at all raises :class:`UsageError` (exit 2).
     load_manifest(path)            -> (Manifest | None, [manifest.invalid-json / manifest.schema])
     match_functions(manifest, ...) -> [manifest.missing-function / .signature / .streaming-flag]
 
+The ``manifest.invalid-input-*`` rules (an endpoint's answer to inputs the manifest rules out)
+are catalogued here too, with the other ``manifest.*`` rules, so that every catalog has them;
+:mod:`harness._proptest`, which sends those requests, applies them.
+
 Matching needs facts about the user's functions -- their parameters, whether each is a
 generator -- and finding those out means importing the user's module, which runs their code.
 That happens in the generator worker's child process (``GeneratorWorker.inspect``), which
@@ -37,6 +41,8 @@ __all__ = [
     "Manifest",
     "ParamInfo",
     "Parameter",
+    "invalid_input_accepted",
+    "invalid_input_response",
     "load_manifest",
     "match_functions",
 ]
@@ -247,6 +253,39 @@ def manifest_streaming_flag(name: str, streaming: bool, kind: str) -> str | None
     return (
         f'{name} is {what}, but the manifest does not mark it "streaming": true; '
         "a gateway would not stream its events"
+    )
+
+
+@rule(
+    "manifest.invalid-input-accepted",
+    Severity.ERROR,
+    "The endpoint ran the function on inputs the manifest does not allow.",
+)
+def invalid_input_accepted(case: str, last: str | None) -> str | None:
+    """The harness sent inputs the manifest rules out -- a required parameter missing, a
+    parameter of the wrong type -- and the endpoint streamed as if they were fine (the stream
+    ended with ``done``).  A gateway should validate the inputs against the manifest and
+    answer 422 with a JSON error, or the function should report the problem as an ``error``
+    event; otherwise bad calls look like successes to the client."""
+    if last == "error":
+        return None
+    end = f'ended with "{last}"' if last else "had no terminal event"
+    return f"invalid inputs ({case}) were accepted: the stream {end}, not an error"
+
+
+@rule(
+    "manifest.invalid-input-response",
+    Severity.ERROR,
+    "Invalid inputs were rejected without a JSON error body.",
+)
+def invalid_input_response(case: str, status: int, body: str) -> str | None:
+    """A 4xx status is the right answer to invalid inputs, but clients (and the prefab
+    gateway's own clients) read the reason from a JSON body such as
+    ``{"error": "...", "detail": [...]}``.  This response had no JSON body, so the caller
+    cannot tell which input was wrong."""
+    shown = body if len(body) <= 80 else body[:79] + "…"
+    return (
+        f"invalid inputs ({case}) got HTTP {status} without a JSON error body (the body: {shown!r})"
     )
 
 

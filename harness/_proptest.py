@@ -63,10 +63,17 @@ from hypothesis.reporting import with_reporter
 from harness._contracts import get_checker
 from harness._errors import HarnessError, UsageError
 from harness._gen import GeneratorWorker
-from harness._manifest import FunctionSpec, Manifest, load_manifest, match_functions
+from harness._manifest import (
+    FunctionSpec,
+    Manifest,
+    invalid_input_accepted,
+    invalid_input_response,
+    load_manifest,
+    match_functions,
+)
 from harness._options import CheckOptions
 from harness._redact import PUBLIC_HEADERS, REDACTED, redact_url
-from harness._rules import Severity, Violation, rule, violation
+from harness._rules import Violation, violation
 from harness._session import CheckResult, ContractChecker
 from harness._sse import SSEEvent
 
@@ -96,39 +103,6 @@ _EXPENSIVE: Final = frozenset(
 _INPUT_PREVIEW: Final = 200
 
 # -- rules ------------------------------------------------------------------------------------
-
-
-@rule(
-    "manifest.invalid-input-accepted",
-    Severity.ERROR,
-    "The endpoint ran the function on inputs the manifest does not allow.",
-)
-def invalid_input_accepted(case: str, last: str | None) -> str | None:
-    """The harness sent inputs the manifest rules out -- a required parameter missing, a
-    parameter of the wrong type -- and the endpoint streamed as if they were fine (the stream
-    ended with ``done``).  A gateway should validate the inputs against the manifest and
-    answer 422 with a JSON error, or the function should report the problem as an ``error``
-    event; otherwise bad calls look like successes to the client."""
-    if last == "error":
-        return None
-    end = f'ended with "{last}"' if last else "had no terminal event"
-    return f"invalid inputs ({case}) were accepted: the stream {end}, not an error"
-
-
-@rule(
-    "manifest.invalid-input-response",
-    Severity.ERROR,
-    "Invalid inputs were rejected without a JSON error body.",
-)
-def invalid_input_response(case: str, status: int, body: str) -> str | None:
-    """A 4xx status is the right answer to invalid inputs, but clients (and the prefab
-    gateway's own clients) read the reason from a JSON body such as
-    ``{"error": "...", "detail": [...]}``.  This response had no JSON body, so the caller
-    cannot tell which input was wrong."""
-    shown = body if len(body) <= 80 else body[:79] + "…"
-    return (
-        f"invalid inputs ({case}) got HTTP {status} without a JSON error body (the body: {shown!r})"
-    )
 
 
 # -- events for progress ----------------------------------------------------------------------
