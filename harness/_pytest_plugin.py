@@ -1,12 +1,47 @@
-"""The pytest plugin (entry point ``pytest11``): options that point conformance suites at a
-target.  Thin by design: it reads options and hands them to the library; Locust, httpx and
-Hypothesis strategies are imported lazily by the suites that need them."""
+r"""The pytest plugin (entry point ``pytest11``): options that point conformance suites at a
+target, and fixtures that hand the target to tests.
+
+    pytest --pyargs suites --stream-url https://staging.example \
+        --stream-manifest prefab-manifest.json
+
+Fixtures (each skips the test, with the reason, when its option was not given):
+
+    stream_url            the gateway's base URL (functions at {url}/invoke/{name})
+    stream_manifest_path  the manifest file
+    stream_manifest       the loaded Manifest (skips if the manifest is invalid: the manifest
+                          suite reports that, once)
+    stream_contract       the contract name (default prefab)
+    stream_options        CheckOptions with the contract, --stream-header and --stream-timeout
+    stream_check          stream_check("chat", {"messages": [...]}) -> CheckResult
+
+Thin by design: this module imports only pytest.  The library, httpx and Hypothesis are
+imported by the fixtures and the suites that use them, so installing stream-harness costs
+nothing to a pytest run that does not use it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
-__all__ = ["pytest_addoption"]
+if TYPE_CHECKING:
+    from harness._manifest import Manifest
+    from harness._options import CheckOptions
+    from harness._session import CheckResult
+
+__all__ = [
+    "pytest_addoption",
+    "pytest_report_header",
+    "stream_check",
+    "stream_contract",
+    "stream_manifest",
+    "stream_manifest_path",
+    "stream_options",
+    "stream_url",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -14,3 +49,118 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stream-url", help="base URL of the gateway under test (…/invoke/{name})")
     group.addoption("--stream-manifest", help="path to prefab-manifest.json")
     group.addoption("--stream-contract", default="prefab", help="contract name (default: prefab)")
+    group.addoption(
+        "--stream-header",
+        action="append",
+        default=[],
+        metavar="'K: V'",
+        help="a header for every request, e.g. 'Authorization: Bearer …' (repeatable; never "
+        "shown in reports)",
+    )
+    group.addoption(
+        "--stream-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="longest run of one stream, in seconds (default: 60)",
+    )
+    group.addoption(
+        "--stream-examples",
+        type=int,
+        default=100,
+        metavar="N",
+        help="generated inputs per function in the property suites (default: 100)",
+    )
+    group.addoption("--stream-seed", type=int, help="Hypothesis seed, for a reproducible run")
+    group.addoption(
+        "--stream-database",
+        default=".hypothesis",
+        metavar="DIR",
+        help="where found failures are kept to be tried first next time; 'none' keeps none "
+        "(default: .hypothesis)",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    url, manifest = config.getoption("--stream-url"), config.getoption("--stream-manifest")
+    if not (url or manifest):
+        return None
+    contract = config.getoption("--stream-contract")
+    return [f"stream-harness: url={url or '-'} manifest={manifest or '-'} contract={contract}"]
+
+
+def _required(config: pytest.Config, option: str) -> str:
+    value: str | None = config.getoption(option)
+    if not value:
+        pytest.skip(f"{option} not given: the stream-harness suites need a target")
+    return value
+
+
+@pytest.fixture(scope="session")
+def stream_url(pytestconfig: pytest.Config) -> str:
+    return _required(pytestconfig, "--stream-url").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def stream_manifest_path(pytestconfig: pytest.Config) -> Path:
+    return Path(_required(pytestconfig, "--stream-manifest"))
+
+
+@pytest.fixture(scope="session")
+def stream_manifest(stream_manifest_path: Path) -> Manifest:
+    from harness._errors import UsageError
+    from harness._manifest import load_manifest
+
+    try:
+        manifest, found = load_manifest(stream_manifest_path)
+    except UsageError as e:
+        pytest.skip(str(e))
+    if manifest is None:
+        rules = ", ".join(sorted({v.rule for v in found}))
+        pytest.skip(f"the manifest is invalid ({rules}): see the manifest suite")
+    return manifest
+
+
+@pytest.fixture(scope="session")
+def stream_contract(pytestconfig: pytest.Config) -> str:
+    contract: str = pytestconfig.getoption("--stream-contract")
+    return contract
+
+
+@pytest.fixture(scope="session")
+def stream_options(pytestconfig: pytest.Config, stream_contract: str) -> CheckOptions:
+    from harness._cli import _header
+    from harness._options import CheckOptions
+
+    total: float = pytestconfig.getoption("--stream-timeout")
+    try:
+        headers = tuple(_header(h) for h in pytestconfig.getoption("--stream-header"))
+    except Exception as e:  # argparse.ArgumentTypeError: a usage error, said once
+        raise pytest.UsageError(f"--stream-header: {e}") from None
+    return CheckOptions(
+        contract=stream_contract,
+        headers=headers,
+        first_byte_timeout=min(10.0, total),
+        idle_timeout=min(30.0, total),
+        total_timeout=total,
+    )
+
+
+@pytest.fixture
+def stream_check(stream_url: str, stream_options: CheckOptions) -> Callable[..., CheckResult]:
+    """``stream_check(function, inputs=None, **options)``: POST ``{"inputs": ...}`` to
+    ``{url}/invoke/{function}`` and check the stream; ``options`` override CheckOptions fields
+    (``resume_after=2``, ``total_timeout=5``...).  An unreachable target fails the test."""
+    import dataclasses
+
+    from harness._check import check
+    from harness._errors import TargetUnreachable
+
+    def run(function: str, inputs: dict[str, Any] | None = None, **options: Any) -> CheckResult:
+        opts = dataclasses.replace(stream_options, inputs=inputs or {}, **options)
+        try:
+            return check(f"{stream_url}/invoke/{function}", opts)
+        except TargetUnreachable as e:
+            pytest.fail(str(e), pytrace=False)
+
+    return run

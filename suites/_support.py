@@ -1,0 +1,172 @@
+"""What the suites share: the functions to test, the executor that reads the reference
+gateway's reserved error codes, and failure messages that name the rules."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import harness._gen  # noqa: F401  (registers the gen.* rules the gateway's codes map to)
+from harness._errors import UsageError
+from harness._gateway import NOT_AN_ITERATOR_CODE, NOT_SERIALIZABLE_CODE, RAISED_CODE
+from harness._manifest import FunctionSpec, load_manifest
+from harness._proptest import FunctionReport, _UrlExecutor, simplest_value
+from harness._rules import Violation, violation
+from harness._session import CheckResult, ContractChecker
+from harness._sse import SSEEvent
+
+__all__ = [
+    "GatewayCodes",
+    "GatewayExecutor",
+    "describe_report",
+    "rich_value",
+    "streaming_functions",
+]
+
+_FUNCTIONS = pytest.StashKey[tuple[list[FunctionSpec], str | None]]()
+
+
+def streaming_functions(config: pytest.Config) -> tuple[list[FunctionSpec], str | None]:
+    """The manifest's streaming functions, or why there are none to test (loaded once)."""
+    if _FUNCTIONS not in config.stash:
+        config.stash[_FUNCTIONS] = _load(config.getoption("--stream-manifest", None))
+    return config.stash[_FUNCTIONS]
+
+
+def _load(path: str | None) -> tuple[list[FunctionSpec], str | None]:
+    if not path:
+        return [], "--stream-manifest not given: the stream-harness suites need a manifest"
+    try:
+        manifest, found = load_manifest(Path(path))
+    except UsageError as e:
+        return [], str(e)
+    if manifest is None:
+        rules = ", ".join(sorted({v.rule for v in found}))
+        return [], f"the manifest is invalid ({rules}): see the manifest suite"
+    specs = list(manifest.streaming)
+    return specs, None if specs else "the manifest declares no streaming function"
+
+
+# -- the reference gateway's reserved error codes ---------------------------------------------
+
+#: The ``error_code`` values with which ``stream-harness serve`` ends a stream the function
+#: broke, and the rule each one means -- as ``check`` reports them for a generator.
+RESERVED_CODES: dict[str, tuple[str, str]] = {
+    RAISED_CODE: ("gen.raised", "the function raised {data}"),
+    NOT_SERIALIZABLE_CODE: ("gen.not-serializable", "{data}"),
+    NOT_AN_ITERATOR_CODE: ("gen.not-iterator", "the function {data}"),
+}
+
+
+class GatewayCodes:
+    """A contract checker that also reads the reference gateway's reserved ``error_code``s as
+    the function's fault.  Over HTTP the gateway turns an exception into a well-formed
+    ``error`` event, so the contract alone cannot see it; the code says what happened.  The
+    rule replaces ``seq.first`` when the function failed before its ``start`` event: one
+    problem, one violation.  Other gateways never send these codes."""
+
+    def __init__(self, inner: ContractChecker) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.index = 0
+
+    def feed(self, event: SSEEvent) -> list[Violation]:
+        index, self.index = self.index, self.index + 1
+        found = self.inner.feed(event)
+        if "error_code" not in event.data:
+            return found
+        reserved = _reserved(event.data)
+        if reserved is None:
+            return found
+        code, rule_id, message = reserved
+        text = f"{message} (the reference gateway's {code} error event)"
+        return [violation(rule_id, text, index)] + [v for v in found if v.rule != "seq.first"]
+
+    def finish(self, complete: bool = True) -> list[Violation]:
+        return self.inner.finish(complete)
+
+    def event_type(self, event: SSEEvent) -> str:
+        return self.inner.event_type(event)
+
+
+def _reserved(data: str) -> tuple[str, str, str] | None:
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or obj.get("type") != "error":
+        return None
+    code = obj.get("error_code")
+    if code not in RESERVED_CODES:
+        return None
+    rule_id, template = RESERVED_CODES[code]
+    return code, rule_id, template.format(data=obj.get("data"))
+
+
+class GatewayExecutor(_UrlExecutor):
+    """The property engine's HTTP executor, its checker wrapped in :class:`GatewayCodes`.
+    It owns an event loop and a client: ``close()`` it."""
+
+    def run(self, name: str, inputs: dict[str, Any], checker: ContractChecker) -> CheckResult:
+        return super().run(name, inputs, GatewayCodes(checker))
+
+
+# -- inputs -----------------------------------------------------------------------------------
+
+_TEXT = "alpha beta gamma\ndelta epsilon\nzeta eta theta"
+
+
+def rich_value(schema: Mapping[str, Any] | bool) -> Any:
+    """A valid value that makes a stream of several events: three items, three lines."""
+    if not isinstance(schema, Mapping):
+        return None
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "array":
+        n = max(int(schema.get("minItems", 0)), min(3, int(schema.get("maxItems", 3))))
+        return [rich_value(schema.get("items", {"type": "integer"}))] * n
+    if kind == "string" and "pattern" not in schema and "format" not in schema:
+        text = _TEXT[: int(schema.get("maxLength", len(_TEXT)))]
+        return text if len(text) >= int(schema.get("minLength", 0)) else simplest_value(schema)
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: rich_value(v) for k, v in props.items()}
+    return simplest_value(schema)  # its default, if it has one
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+
+def describe_report(report: FunctionReport) -> str:
+    """Each distinct failure: its rules, the minimal inputs, the violations, reproducers."""
+    n = len(report.failures)
+    lines = [
+        f"{report.name}: {n} distinct failure{'s' * (n != 1)} in {report.examples} examples "
+        f"(rules: {', '.join(sorted({v.rule for f in report.failures for v in f.errors}))})"
+    ]
+    for f in report.failures:
+        shrunk = "minimal inputs" if f.shrunk else "inputs (not shrunk: it cost a timeout)"
+        lines.append(f"  {f.rule} -- {shrunk}: {json_text(f.inputs)}")
+        lines += [f"    {describe(v)}" for v in f.errors]
+        lines.append(f"    reproduce: {f.reproducer}")
+        if f.curl:
+            lines.append(f"    or: {f.curl}")
+    return "\n".join(lines)
+
+
+def json_text(obj: Any) -> str:
+    """JSON as people read it: non-ASCII text as is, unless some character would not show."""
+    text = json.dumps(obj, ensure_ascii=False)
+    return text if text.isprintable() else json.dumps(obj)
+
+
+def describe(v: Violation) -> str:
+    at = f" at event #{v.event_index}" if v.event_index is not None else ""
+    return f"{v.rule} ({v.severity.value}){at}: {v.message}"
