@@ -26,7 +26,7 @@ test-slow: $(STAMP)
 check: lint typecheck
 
 lint: $(STAMP)
-	$(BIN)/ruff check harness tests bench examples
+	$(BIN)/ruff check harness tests bench examples loadtests suites
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -3,11 +3,13 @@
 The public API is what ``__all__`` lists; everything in underscore modules is internal.
 """
 
+from harness._assert import assert_conforms, assert_conforms_async
 from harness._check import check
 from harness._errors import HarnessError, TargetLoadError, TargetUnreachable, UsageError
 from harness._options import CheckOptions
 from harness._rules import Severity, Violation
 from harness._session import CheckResult, Timing
+from harness._thresholds import Threshold, ThresholdResult, evaluate, parse_threshold
 from harness._sse import SSEDecoder, SSEEvent
 
 __version__ = "0.1.0"
@@ -21,9 +23,15 @@ __all__ = [
     "Severity",
     "TargetLoadError",
     "TargetUnreachable",
+    "Threshold",
+    "ThresholdResult",
     "Timing",
     "UsageError",
     "Violation",
     "__version__",
+    "assert_conforms",
+    "assert_conforms_async",
     "check",
+    "evaluate",
+    "parse_threshold",
 ]
