@@ -187,6 +187,7 @@ SECTIONS: dict[str, Callable[[int], list[tuple[str, str, str, str]]]] = {
     "decoder": section_decoder,
     "check": section_check,
     "memory": section_memory,
+    "contracts": lambda r: __import__("bench.contracts").contracts.section_contracts(r),
     "load_accuracy": lambda r: __import__(
         "bench.load_accuracy"
     ).load_accuracy.section_load_accuracy(r),

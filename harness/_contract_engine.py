@@ -150,6 +150,7 @@ class ContractEngine:
         "_ends",
         "_failed",
         "_fast",
+        "_guess",
         "_invariants",
         "_kind_of",
         "_last_event",
@@ -157,6 +158,7 @@ class ContractEngine:
         "_last_seq",
         "_seen",
         "_sentinel",
+        "_sentinel_type",
         "_state",
         "_terminal",
         "_trans",
@@ -178,6 +180,8 @@ class ContractEngine:
         self._fast = contract.fast
         self._kind_of = contract.kind_of
         self._sentinel = contract.sentinel[0] if contract.sentinel else None
+        self._sentinel_type = contract.sentinel[1] if contract.sentinel else None
+        self._guess: str | None = None  # cases typing: the type the last event had
         self._state = 0
         self._ended = False
         self._count = 0
@@ -265,27 +269,51 @@ class ContractEngine:
             return self._accept(event, c.sentinel[1], text, index)
         if c.json and ("NaN" in text or "Infinity" in text):
             return self._feed_slow(event, index)
+        kind: str | None
         try:
             if c.type_from == "event":
                 kind = event.event
-                if kind not in c.fast_by_type or kind == (c.sentinel or ("", ""))[1]:
-                    return self._feed_slow(event, index)
-                check = c.fast_by_type[kind]
-                obj = text if check is None else check(text)
-                if not c.json:
-                    obj = text
+                check = c.fast_by_type.get(kind) if kind != self._sentinel_type else None
+                if check is None:
+                    if kind not in c.fast_by_type or c.json:
+                        return self._feed_slow(event, index)
+                    obj: Any = text  # a text type without a schema
+                else:
+                    obj = check(text)
+                    if not c.json:
+                        obj = text
             else:
-                obj = from_json(text)
-                found = c.classify(obj)
-                if found is None:
+                kind, obj = self._guess_case(text)
+                if kind is None:
                     return self._feed_slow(event, index)
-                kind = found
-                check = c.fast_by_type.get(kind)
-                if check is not None:
-                    check(obj)
         except ValueError:  # pydantic_core.ValidationError is a ValueError
             return self._feed_slow(event, index)
         return self._accept(event, kind, obj, index)
+
+    def _guess_case(self, text: str) -> tuple[str | None, Any]:
+        """Type and content of a JSON event typed by cases; raises ValueError if invalid.
+
+        Streams repeat one type for long runs, so the type of the previous event is tried
+        first, parsing and validating in one call; only if the result is not of that type is
+        the text parsed on its own, classified, and validated.
+        """
+        c, guess = self._c, self._guess
+        if guess is not None:
+            try:
+                obj = c.fast_json_by_type[guess](text)
+            except ValueError:
+                pass
+            else:
+                if c.classify(obj) == guess:
+                    return guess, obj
+        obj = from_json(text)
+        kind = c.classify(obj)
+        if kind is not None:
+            check = c.fast_by_type.get(kind)
+            if check is not None:
+                check(obj)
+            self._guess = kind
+        return kind, obj
 
     def _accept(self, event: SSEEvent, kind: str, obj: Any, index: int) -> list[Violation]:
         self._last_event, self._last_label = event, kind
@@ -414,6 +442,31 @@ class ContractEngine:
         one that begins with an OpenAI usage chunk as if that chunk were extra: one
         violation each, not one per event that follows.
         """
+        c = self._c
+        if not self._alts:
+            nxt = self._trans[self._state].get(kind)
+            if nxt is not None:  # the common case: the order allows it, one reading
+                if kind in c.order.only_first:
+                    self._seen.setdefault(kind, index)
+                self._state = nxt
+                if nxt in self._ends:
+                    self._ended, self._terminal = True, (kind, index)
+                self._last_seq = index
+                if kind in c.failure:
+                    self._failed = True
+                watching = self._by_type.get(kind)
+                if watching is None or obj is MISSING:
+                    return []
+                if len(watching) == 1:
+                    return watching[0].feed(kind, obj, index, invalid)
+                found: list[Violation] = []
+                for invariant in watching:
+                    found.extend(invariant.feed(kind, obj, index, invalid))
+                return found
+        return self._advance_order(kind, obj, index, invalid)
+
+    def _advance_order(self, kind: str, obj: Any, index: int, invalid: Invalid) -> list[Violation]:
+        """:meth:`_advance` when the order does not allow ``kind``, or under several readings."""
         found: list[Violation] = []
         order = self._c.order
         states = self._alts or (self._state,)

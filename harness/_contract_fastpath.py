@@ -195,8 +195,13 @@ class _Translator:
             str(name): cs.typed_dict_field(self._schema(sub), required=name in required)
             for name, sub in properties.items()
         }
-        for name in required:
-            fields.setdefault(str(name), cs.typed_dict_field(cs.any_schema(), required=True))
+        for name in map(str, required):
+            if name not in fields:
+                # A required key the properties do not describe is an additional property.
+                if extra is False:
+                    raise _GiveUp  # required yet forbidden: nothing is valid
+                sub = cs.any_schema() if extra is True else self._schema(extra)
+                fields[name] = cs.typed_dict_field(sub, required=True)
         if extra is False:
             return cs.typed_dict_schema(fields, extra_behavior="forbid", strict=True)
         extras = None if extra is True else self._schema(extra)

@@ -85,6 +85,8 @@ class Contract:
     fast: FastPath | None = None
     #: event/cases typing: type -> ``validate_json`` (event+JSON) or ``validate_python``.
     fast_by_type: Mapping[str, FastPath | None] = field(default_factory=dict)
+    #: cases typing: type -> ``validate_json``, to try the previous event's type first.
+    fast_json_by_type: Mapping[str, FastPath] = field(default_factory=dict)
     kind_of: Callable[[Any], Any] = operator.itemgetter("type")
     failure: frozenset[str] = frozenset()
     invariants: tuple[InvariantSpec, ...] = ()
@@ -97,7 +99,10 @@ class Contract:
 
     def classify(self, event: object) -> str | None:
         for case in self.cases:
-            if case.holds(event):
+            for pointer, test in case.tests:
+                if not test(resolve(event, pointer)):
+                    break
+            else:
                 return case.type
         return None
 
@@ -265,6 +270,12 @@ class _Compiler:
             for i, raw in enumerate(self.doc.get("invariants", []))
         )
         fast, by_type = self._fast_paths(type_from, pointer, cores)
+        by_type_json: dict[str, FastPath] = {}
+        if type_from == "cases":
+            by_type_json = {
+                name: SchemaValidator(cores.get(name) or cs.any_schema()).validate_json
+                for name in self.types
+            }
         kind_of: Callable[[Any], Any] = operator.itemgetter(pointer[0] if pointer else "type")
         if len(pointer) > 1:
             kind_of = functools.partial(_at, pointer=pointer)
@@ -282,6 +293,7 @@ class _Compiler:
             slow=slow,
             fast=fast,
             fast_by_type=by_type,
+            fast_json_by_type=by_type_json,
             kind_of=kind_of,
             failure=failure,
             invariants=invariants,

@@ -22,7 +22,6 @@ file's JSON pointer) and returns an :class:`InvariantSpec`; the engine makes one
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -310,12 +309,12 @@ class _Constant:
         found: list[Violation] = []
         for pointer in self.pointers:
             value = resolve(event, pointer)
-            if value is MISSING or not _valid(invalid, pointer):
+            if value is MISSING or (invalid and not _valid(invalid, pointer)):
                 continue
             first = self._first.get(pointer)
             if first is None:
                 self._first[pointer] = (value, index)
-            else:
+            elif first[0] != value or type(first[0]) is not type(value):
                 _add(
                     found,
                     "field.constant",
@@ -340,11 +339,18 @@ def _build_constant(p: _Params) -> InvariantSpec:
 # -- once-per-key ---------------------------------------------------------------------------
 
 
+def _tag(key: object) -> object:
+    """A dict key with JSON's equality: 1 and 1.0 are one key, true and 1 are two."""
+    if isinstance(key, bool) or key is None:
+        return ("literal", key)
+    return key
+
+
 class _OncePerKey:
     def __init__(self, spec: _OnceSpec) -> None:
         self.spec = spec
-        self._keys: dict[str, str] = {}  # key as JSON -> its label, in order of appearance
-        self._final: dict[str, tuple[object, int]] = {}
+        self._keys: dict[object, str] = {}  # key -> its label, in order of appearance
+        self._final: dict[object, tuple[object, int]] = {}
 
     def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
         s = self.spec
@@ -352,25 +358,29 @@ class _OncePerKey:
         if not isinstance(items, list):
             return []
         found: list[Violation] = []
+        final_map = self._final
         for i, item in enumerate(items):
             key = resolve(item, s.key)
             if key is MISSING or isinstance(key, dict | list):
                 continue
             if invalid and not self._valid_item(invalid, i):
                 continue  # its key or its value was rejected by the schema: reported there
-            tag = json.dumps(key)
-            label = self._keys.setdefault(tag, f"{s.name} {show(key)}")
+            tag = _tag(key)
+            if tag not in self._keys:
+                self._keys[tag] = f"{s.name} {show(key)}"
             value: object = kind
             if s.field is not None:
                 value = resolve(item, s.field)
                 final = value is not MISSING and value is not None
             else:
                 final = kind in s.final_types
-            earlier = self._final.get(tag)
+            earlier = final_map.get(tag)
             if earlier is None:
                 if final:
-                    self._final[tag] = (value, index)
-            elif final:
+                    final_map[tag] = (value, index)
+                continue
+            label = self._keys[tag]
+            if final:
                 found.append(
                     violation(
                         "field.once-per-key",

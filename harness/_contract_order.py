@@ -74,7 +74,8 @@ class _Parser:
         """``(kind, text, column)`` triples; kind is ``name`` or the operator itself."""
         out = []
         for m in _TOKEN.finditer(pattern):
-            column = m.start(m.lastindex or 0) + 1
+            text = m.group(0)
+            column = m.start() + len(text) - len(text.lstrip()) + 1
             name, quoted, op, junk = m.groups()
             if junk is not None:
                 raise OrderError(
@@ -208,6 +209,38 @@ def _determinize(nfa: _NFA, entry: int, exit_: int) -> tuple[list[dict[str, int]
     return transitions, accepting
 
 
+def _minimize(
+    transitions: list[dict[str, int]], accepting: set[int]
+) -> tuple[list[dict[str, int]], set[int]]:
+    """Moore's partition refinement: merge states no event sequence can tell apart.
+
+    The subset construction leaves "after progress" and "after content" as two states of
+    prefab's order; merged, every state is one place in the order, which keeps the recovery
+    after an order violation (and the tests of it) simple.
+    """
+    names = sorted({name for moves in transitions for name in moves})
+    group = [int(s in accepting) for s in range(len(transitions))]
+    while True:
+        signatures = [
+            (
+                group[s],
+                *(group[t] if (t := transitions[s].get(n)) is not None else -1 for n in names),
+            )
+            for s in range(len(transitions))
+        ]
+        numbering: dict[tuple[int, ...], int] = {}
+        for sig in [signatures[0], *signatures]:  # the start state's class comes first: 0
+            numbering.setdefault(sig, len(numbering))
+        refined = [numbering[sig] for sig in signatures]
+        if len(numbering) == len(set(group)):
+            break
+        group = refined
+    merged: list[dict[str, int]] = [{} for _ in range(len(numbering))]
+    for s, moves in enumerate(transitions):
+        merged[refined[s]] = {n: refined[t] for n, t in moves.items()}
+    return merged, {refined[s] for s in accepting}
+
+
 # -- the compiled order ------------------------------------------------------------------------
 
 
@@ -280,7 +313,7 @@ def compile_order(pattern: str, anywhere: Iterable[str] = (), abort: Iterable[st
     nfa = _NFA()
     parser = _Parser(pattern, nfa)
     entry, exit_ = parser.parse()
-    transitions, accepting = _determinize(nfa, entry, exit_)
+    transitions, accepting = _minimize(*_determinize(nfa, entry, exit_))
     ended = {s for s in range(len(transitions)) if s in accepting and not transitions[s]}
     targets = {t for moves in transitions for t in moves.values()}
     only_first = frozenset(

@@ -40,6 +40,8 @@ def parse_pointer(text: str) -> Pointer:
 
 def resolve(value: object, pointer: Pointer) -> object:
     """The value at ``pointer`` inside ``value``, or :data:`MISSING`."""
+    if len(pointer) == 1 and type(value) is dict:  # the common case, kept cheap
+        return value.get(pointer[0], MISSING)
     for part in pointer:
         if isinstance(value, dict):
             value = value.get(part, MISSING)

@@ -59,7 +59,8 @@ def builtin_contract(name: str) -> Contract:
 
 
 @functools.cache
-def _file_contract(path: Path, mtime_ns: int, size: int) -> Contract:
+def _file_contract(path: Path, resolved: Path, mtime_ns: int, size: int) -> Contract:
+    # Keyed by the file's identity and version: an edited file is compiled again.
     return load_contract_file(path)
 
 
@@ -77,7 +78,7 @@ def load_contract(name: str) -> Contract:
             stat = path.resolve().stat()
         except OSError:
             raise UsageError(f"no such contract file: {name}") from None
-        return _file_contract(path.resolve(), stat.st_mtime_ns, stat.st_size)
+        return _file_contract(path, path.resolve(), stat.st_mtime_ns, stat.st_size)
     close = difflib.get_close_matches(name, _builtin_files(), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     known = ", ".join(contract_names())
