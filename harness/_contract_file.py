@@ -110,12 +110,12 @@ class Contract:
 # -- reading files --------------------------------------------------------------------------
 
 
-def read_document(path: Path) -> object:
+def read_document(path: Path, what: str = "contract file") -> object:
     """A contract (or schema) file's content; UsageError with line and column if unreadable."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise UsageError(f"cannot read contract file {path}: {e.strerror or e}") from None
+        raise UsageError(f"cannot read {what} {path}: {e.strerror or e}") from None
     except UnicodeDecodeError:
         raise UsageError(f"{path}: the file is not UTF-8 text") from None
     if path.suffix.lower() == ".json":
@@ -183,14 +183,24 @@ def _retrieve(uri: str) -> Resource[Any]:
         raise NoSuchResource(uri)
     path = Path(unquote(parts.path))
     try:
-        contents = read_document(path)
+        contents = read_document(path, "schema file")
     except UsageError as e:
-        raise NoSuchResource(f"{uri} ({e})") from None
+        raise NoSuchResource(uri) from e  # the UsageError says why, for the message
     return Resource.from_contents(contents, default_specification=DRAFT202012)
 
 
 def _base_registry() -> Registry[Any]:
     return Registry(retrieve=_retrieve).with_resources(resources())  # type: ignore[call-arg]
+
+
+def _reason(error: BaseException) -> str:
+    """Why a reference did not resolve, if a local file was at fault."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, UsageError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return ""
 
 
 _ANNOTATION_VALUES: Final = frozenset({"const", "enum", "examples", "default"})
@@ -214,8 +224,8 @@ def _check_refs(node: object, resolver: Any, where: str, seen: set[int]) -> None
         try:
             resolved = resolver.lookup(ref)
         except (Unresolvable, Unretrievable) as e:
-            cause = e.__cause__ or e.__context__
-            detail = f": {cause}" if isinstance(cause, NoSuchResource) else ""
+            why = _reason(e)
+            detail = f" ({why})" if why else ""
             raise ContractError(f"{where}/$ref", f"cannot resolve {show(ref)}{detail}") from None
         try:
             Draft202012Validator.check_schema(resolved.contents)
