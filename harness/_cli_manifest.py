@@ -236,7 +236,8 @@ def _print_function(console: Console, report: FunctionReport) -> None:
     mark = "[green]✓[/]" if report.ok else "[bold red]✗[/]"
     n = len(report.failures)
     what = f"{n} failure{'s' * (n != 1)} · " if n else ""
-    console.print(f"  {mark} [bold]{name}[/]  [dim]{what}{report.examples} examples · {seconds}[/]")
+    examples = f"{report.examples} example{'s' * (report.examples != 1)}"
+    console.print(f"  {mark} [bold]{name}[/]  [dim]{what}{examples} · {seconds}[/]")
     for failure in report.failures:
         _print_failure(console, failure)
     for case in report.invalid_inputs:
