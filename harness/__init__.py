@@ -9,8 +9,8 @@ from harness._errors import HarnessError, TargetLoadError, TargetUnreachable, Us
 from harness._options import CheckOptions
 from harness._rules import Severity, Violation
 from harness._session import CheckResult, Timing
-from harness._thresholds import Threshold, ThresholdResult, evaluate, parse_threshold
 from harness._sse import SSEDecoder, SSEEvent
+from harness._thresholds import Threshold, ThresholdResult, evaluate, parse_threshold
 
 __version__ = "0.1.0"
 

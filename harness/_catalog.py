@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import harness._gen
 import harness._http
+import harness._manifest
 import harness._prefab
+import harness._proptest
 import harness._resume
 import harness._session  # noqa: F401  (each module registers its rules on import)
 from harness._rules import CATALOG, Rule

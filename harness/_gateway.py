@@ -71,6 +71,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from harness._errors import TargetLoadError
+from harness._gateway_codes import NOT_AN_ITERATOR_CODE, NOT_SERIALIZABLE_CODE, RAISED_CODE
 from harness._manifest import FunctionSpec, Manifest, manifest_missing_function
 
 __all__ = [
@@ -81,13 +82,6 @@ __all__ = [
     "build_app",
     "load_module",
 ]
-
-#: ``error_code`` of the error event that ends a stream whose generator raised.
-RAISED_CODE: Final = "UNHANDLED_EXCEPTION"
-#: ``error_code`` of the error event sent instead of an item ``json.dumps`` rejects.
-NOT_SERIALIZABLE_CODE: Final = "NOT_SERIALIZABLE"
-#: ``error_code`` of the error event sent when a streaming function returns no iterator.
-NOT_AN_ITERATOR_CODE: Final = "NOT_AN_ITERATOR"
 
 MAX_BODY_BYTES: Final = 10 << 20
 _TEXT_LIMIT: Final = 500

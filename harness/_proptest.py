@@ -62,6 +62,7 @@ from hypothesis.reporting import with_reporter
 
 from harness._contracts import get_checker
 from harness._errors import HarnessError, UsageError
+from harness._gateway_codes import GatewayCodes
 from harness._gen import GeneratorWorker
 from harness._manifest import (
     FunctionSpec,
@@ -606,7 +607,7 @@ class _ModuleExecutor(_Executor):
         return check_command(f"{self.target}:{name}", inputs, self.options), None
 
 
-class _UrlExecutor(_Executor):
+class UrlExecutor(_Executor):
     """Examples as HTTP requests, all on one event loop with one client: a new client per
     example would pay for loading the TLS trust store (about 50 ms) and a connection each
     time, which is most of an example's cost on loopback."""
@@ -632,6 +633,9 @@ class _UrlExecutor(_Executor):
         if self._client is None:
             self._client = self._new_client()
         options = dataclasses.replace(self.options, inputs=inputs)
+        # The reference gateway turns a function's crash into a well-formed error event with a
+        # reserved code: read it back as the bug it is (other servers never send these codes).
+        checker = GatewayCodes(checker)
         return self.loop.run_until_complete(
             run_url_async(self.url(name), options, checker, client=self._client)
         )
@@ -996,7 +1000,7 @@ class _TypeRecorder:
 
 
 def check_invalid_inputs(
-    spec: FunctionSpec, executor: _UrlExecutor, contract: str
+    spec: FunctionSpec, executor: UrlExecutor, contract: str
 ) -> list[InvalidInputCase]:
     """Send each invalid-inputs request of :func:`invalid_input_cases` and judge the answer."""
     out = []
@@ -1094,7 +1098,7 @@ def run_manifest(
     try:
         testable, skipped = _match(manifest, module, active, result)
         if url is not None:
-            executor = _UrlExecutor(url, options)
+            executor = UrlExecutor(url, options)
         else:
             assert module is not None and active is not None
             executor = _ModuleExecutor(module, options, active)
@@ -1182,7 +1186,7 @@ def _test_function(
             emit=emit,
             identity=executor.target,
         )
-        if invalid_inputs and isinstance(executor, _UrlExecutor):
+        if invalid_inputs and isinstance(executor, UrlExecutor):
             report.invalid_inputs = check_invalid_inputs(spec, executor, options.contract)
     report.duration_ms = (time.monotonic() - started) * 1000.0
     emit(FunctionFinished(report))

@@ -12,16 +12,13 @@ import pytest
 
 import harness._gen  # noqa: F401  (registers the gen.* rules the gateway's codes map to)
 from harness._errors import UsageError
-from harness._gateway import NOT_AN_ITERATOR_CODE, NOT_SERIALIZABLE_CODE, RAISED_CODE
+from harness._gateway_codes import GatewayCodes
 from harness._manifest import FunctionSpec, load_manifest
-from harness._proptest import FunctionReport, _UrlExecutor, simplest_value
-from harness._rules import Violation, violation
-from harness._session import CheckResult, ContractChecker
-from harness._sse import SSEEvent
+from harness._proptest import FunctionReport, simplest_value
+from harness._rules import Violation
 
 __all__ = [
     "GatewayCodes",
-    "GatewayExecutor",
     "describe_report",
     "rich_value",
     "streaming_functions",
@@ -49,70 +46,6 @@ def _load(path: str | None) -> tuple[list[FunctionSpec], str | None]:
         return [], f"the manifest is invalid ({rules}): see the manifest suite"
     specs = list(manifest.streaming)
     return specs, None if specs else "the manifest declares no streaming function"
-
-
-# -- the reference gateway's reserved error codes ---------------------------------------------
-
-#: The ``error_code`` values with which ``stream-harness serve`` ends a stream the function
-#: broke, and the rule each one means -- as ``check`` reports them for a generator.
-RESERVED_CODES: dict[str, tuple[str, str]] = {
-    RAISED_CODE: ("gen.raised", "the function raised {data}"),
-    NOT_SERIALIZABLE_CODE: ("gen.not-serializable", "{data}"),
-    NOT_AN_ITERATOR_CODE: ("gen.not-iterator", "the function {data}"),
-}
-
-
-class GatewayCodes:
-    """A contract checker that also reads the reference gateway's reserved ``error_code``s as
-    the function's fault.  Over HTTP the gateway turns an exception into a well-formed
-    ``error`` event, so the contract alone cannot see it; the code says what happened.  The
-    rule replaces ``seq.first`` when the function failed before its ``start`` event: one
-    problem, one violation.  Other gateways never send these codes."""
-
-    def __init__(self, inner: ContractChecker) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.index = 0
-
-    def feed(self, event: SSEEvent) -> list[Violation]:
-        index, self.index = self.index, self.index + 1
-        found = self.inner.feed(event)
-        if "error_code" not in event.data:
-            return found
-        reserved = _reserved(event.data)
-        if reserved is None:
-            return found
-        code, rule_id, message = reserved
-        text = f"{message} (the reference gateway's {code} error event)"
-        return [violation(rule_id, text, index)] + [v for v in found if v.rule != "seq.first"]
-
-    def finish(self, complete: bool = True) -> list[Violation]:
-        return self.inner.finish(complete)
-
-    def event_type(self, event: SSEEvent) -> str:
-        return self.inner.event_type(event)
-
-
-def _reserved(data: str) -> tuple[str, str, str] | None:
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(obj, dict) or obj.get("type") != "error":
-        return None
-    code = obj.get("error_code")
-    if code not in RESERVED_CODES:
-        return None
-    rule_id, template = RESERVED_CODES[code]
-    return code, rule_id, template.format(data=obj.get("data"))
-
-
-class GatewayExecutor(_UrlExecutor):
-    """The property engine's HTTP executor, its checker wrapped in :class:`GatewayCodes`.
-    It owns an event loop and a client: ``close()`` it."""
-
-    def run(self, name: str, inputs: dict[str, Any], checker: ContractChecker) -> CheckResult:
-        return super().run(name, inputs, GatewayCodes(checker))
 
 
 # -- inputs -----------------------------------------------------------------------------------

@@ -8,14 +8,9 @@ import httpx
 import pytest
 
 from harness._http import http_status
-from harness._manifest import FunctionSpec
+from harness._manifest import FunctionSpec, invalid_input_accepted, invalid_input_response
 from harness._options import CheckOptions
-from harness._proptest import (
-    _UrlExecutor,
-    check_invalid_inputs,
-    invalid_input_accepted,
-    invalid_input_response,
-)
+from harness._proptest import UrlExecutor, check_invalid_inputs
 from suites._support import describe
 
 pytestmark = pytest.mark.timeout(300)
@@ -26,7 +21,7 @@ _UNKNOWN = "no_such_function_stream_harness"
 def test_invalid_inputs_rejected(
     stream_function: FunctionSpec, stream_url: str, stream_options: CheckOptions
 ) -> None:
-    executor = _UrlExecutor(stream_url, stream_options)
+    executor = UrlExecutor(stream_url, stream_options)
     try:
         cases = check_invalid_inputs(stream_function, executor, stream_options.contract)
     finally:

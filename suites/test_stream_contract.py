@@ -14,8 +14,8 @@ import pytest
 from harness._errors import HarnessError
 from harness._manifest import FunctionSpec
 from harness._options import CheckOptions
-from harness._proptest import property_test
-from suites._support import GatewayExecutor, describe, describe_report
+from harness._proptest import UrlExecutor, property_test
+from suites._support import describe, describe_report
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -26,7 +26,7 @@ def test_stream_conforms(
     stream_options: CheckOptions,
     pytestconfig: pytest.Config,
 ) -> None:
-    executor = GatewayExecutor(stream_url, stream_options)
+    executor = UrlExecutor(stream_url, stream_options)
     database: str = pytestconfig.getoption("--stream-database")
     try:
         report = property_test(

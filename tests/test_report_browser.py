@@ -53,24 +53,46 @@ def load_report() -> Report:
     for i in range(12):
         start = i * 40.0
         events = [start + 30 + 25 * j + rng.random() * 5 for j in range(20)]
-        streams.append((f"stream {i}", start, start + 20, events, [start + 300] if i == 3 else [], {5} if i == 7 else set()))
+        streams.append(
+            (
+                f"stream {i}",
+                start,
+                start + 20,
+                events,
+                [start + 300] if i == 3 else [],
+                {5} if i == 7 else set(),
+            )
+        )
     transcript = [
         TranscriptEntry(i, "content", str(i), '{"type": "content", "data": "tok"}', 10.0 * i)
         for i in range(30)
     ]
     bad = violation("seq.after-terminal", "an event came after done", 17)
     transcript[17].violations.append(bad)
-    result = CheckResult("http://127.0.0.1/x", "prefab", 30, [bad], Timing(1, 2, 300), transcript, raw=b"data: x\n\n")
+    result = CheckResult(
+        "http://127.0.0.1/x", "prefab", 30, [bad], Timing(1, 2, 300), transcript, raw=b"data: x\n\n"
+    )
     return Report(
         command="load",
         title="http://127.0.0.1:8000/invoke/chat",
         verdict={"ok": False, "requests": 300, "failures": 1},
-        cases=[Case("ttfb_ms.p95<800"), Case("seq.after-terminal", failures=[("seq.after-terminal", "1 stream")])],
+        cases=[
+            Case("ttfb_ms.p95<800"),
+            Case("seq.after-terminal", failures=[("seq.after-terminal", "1 stream")]),
+        ],
         streams=[StreamArtifact("stream-17", result, ["stream-harness check stream-17.sse"])],
         plots=[
             Plot("TTFB distribution", _svg.cdf(ttfb, "ms"), "CDF"),
             Plot("inter-event gaps", _svg.histogram(gaps, "ms")),
-            Plot("events/s and active streams", _svg.series([("events/s", rate), ("active", [(t, 200.0) for t in range(60)])], "s", "", "rate")),
+            Plot(
+                "events/s and active streams",
+                _svg.series(
+                    [("events/s", rate), ("active", [(t, 200.0) for t in range(60)])],
+                    "s",
+                    "",
+                    "rate",
+                ),
+            ),
             Plot("per-stream timeline", _svg.waterfall(streams)),
         ],
     )
@@ -110,7 +132,16 @@ def test_check_report_screenshot_shows_the_failure(tmp_path: Path) -> None:
     transcript = [TranscriptEntry(i, "progress", str(i), "{}", 5.0 * i) for i in range(5)]
     v = violation("progress.current-le-total", "progress current 4 is greater than total 3", 3)
     transcript[3].violations.append(v)
-    result = CheckResult("gen.py:f", "prefab", 5, [v], Timing(0.1, 0.2, 25), transcript, [5.0 * i for i in range(5)], raw=b"")
+    result = CheckResult(
+        "gen.py:f",
+        "prefab",
+        5,
+        [v],
+        Timing(0.1, 0.2, 25),
+        transcript,
+        [5.0 * i for i in range(5)],
+        raw=b"",
+    )
     shot, dom, log = render(check_report(result, "stream-harness check gen.py:f", ()), tmp_path)
     assert "Uncaught" not in log
     assert "FAIL" in dom and "progress.current-le-total" in dom
