@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from enum import Enum
 from pathlib import Path
@@ -50,7 +51,9 @@ def check(target: str, options: CheckOptions) -> CheckResult:
     """Run one check. Raises HarnessError subclasses for what stops the harness itself."""
     kind = classify_target(target)
     _validate(kind, options)
-    checker = get_checker(options.contract)
+    checker = get_checker(
+        options.contract, request=_request_body(options) if kind is TargetKind.URL else None
+    )
     if kind is TargetKind.URL:
         from harness._http import run_url
 
@@ -69,6 +72,14 @@ def check(target: str, options: CheckOptions) -> CheckResult:
         metrics = metrics_from_check(result, options.thresholds)
         result.thresholds = evaluate(options.thresholds, metrics)
     return result
+
+
+def _request_body(options: CheckOptions) -> object:
+    """The JSON body sent, for contracts whose checks depend on what was asked (openai-chat's
+    usage chunk follows ``stream_options.include_usage``)."""
+    if options.body is not None:
+        return json.loads(options.body)
+    return None if options.inputs is None else {"inputs": options.inputs}
 
 
 def _validate(kind: TargetKind, options: CheckOptions) -> None:

@@ -84,7 +84,12 @@ def _build_parser() -> _Parser:
         "3 target unreachable.",
     )
     c.add_argument("target", help="https://…/invoke/fn, path/to/module.py:function, or x.sse")
-    c.add_argument("--contract", default="prefab", help="contract to check (default: prefab)")
+    c.add_argument(
+        "--contract",
+        default="prefab",
+        help="a built-in contract (stream-harness contracts) or a .yaml/.json contract file "
+        "(default: prefab)",
+    )
     c.add_argument(
         "--inputs",
         metavar="JSON",

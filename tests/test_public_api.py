@@ -39,6 +39,22 @@ PUBLIC_RULE_IDS = {
     "resume.gap": Severity.ERROR,
     "resume.duplicate": Severity.ERROR,
     "timing.buffered": Severity.WARNING,
+    # added since: the issues' ids above plus these are all public now
+    "limit.max-events": Severity.WARNING,
+    "resume.unreachable": Severity.ERROR,
+    "manifest.invalid-json": Severity.ERROR,
+    "manifest.schema": Severity.ERROR,
+    "manifest.missing-function": Severity.ERROR,
+    "manifest.signature": Severity.ERROR,
+    "manifest.streaming-flag": Severity.ERROR,
+    "manifest.invalid-input-accepted": Severity.ERROR,
+    "manifest.invalid-input-response": Severity.ERROR,
+    "field.constant": Severity.ERROR,
+    "field.once-per-key": Severity.ERROR,
+    "field.after-final": Severity.ERROR,
+    "field.sum": Severity.ERROR,
+    "field.sequential": Severity.ERROR,
+    "seq.requested": Severity.ERROR,
 }
 
 
