@@ -49,6 +49,8 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     if hi <= lo:
         return [lo]
     raw = (hi - lo) / n
+    if not (raw > 0 and math.isfinite(raw)):  # a range so small it underflows: label its ends
+        return [lo, hi]
     step = 10 ** math.floor(math.log10(raw))
     for m in (1, 2, 5, 10):
         if raw <= m * step:
