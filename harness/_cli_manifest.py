@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -25,6 +26,11 @@ from harness._cli import (
     _header,
     _positive_float,
     _positive_int,
+    add_report_options,
+    add_threshold_option,
+    announce_report,
+    report_dir,
+    thresholds,
 )
 from harness._options import CheckOptions
 from harness._rules import Severity, Violation
@@ -101,6 +107,8 @@ def register(sub: Any) -> None:
     m.add_argument(
         "--max-event-bytes", type=_positive_int, default=DEFAULT_MAX_EVENT_BYTES, metavar="N"
     )
+    add_threshold_option(m)
+    add_report_options(m, "manifest")
     m.set_defaults(run=_cmd_manifest)
 
 
@@ -120,7 +128,9 @@ def _cmd_manifest(ns: argparse.Namespace) -> int:
         idle_timeout=ns.idle_timeout,
         total_timeout=ns.total_timeout,
         headers=tuple(ns.header),
+        thresholds=thresholds(ns),
     )
+    directory = report_dir(ns, "manifest")
     color = {"auto": None, "always": True, "never": False}[ns.color]
     with _ProgressDisplay(sys.stderr) as progress:
         result = run_manifest(
@@ -139,6 +149,14 @@ def _cmd_manifest(ns: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
     else:
         render_manifest_text(result, sys.stdout, color=color)
+    if directory is not None:
+        from harness._redact import secret_values
+        from harness._reports import manifest_report, write_report
+
+        command = shlex.join(["stream-harness", *sys.argv[1:]])
+        secrets = secret_values(options.headers, ns.url)
+        write_report(manifest_report(result, command, secrets), directory)
+        announce_report(directory)
     return EXIT_OK if result.ok else EXIT_VIOLATION
 
 
@@ -249,6 +267,10 @@ def _print_function(console: Console, report: FunctionReport) -> None:
                 console.print(f"        [dim]reproduce[/]  {escape(case.curl)}")
     for v in report.warnings:
         _print_violation(console, v, "      ")
+    for t in report.thresholds:
+        value = "not measured" if t.value is None else f"{t.value:.1f}"
+        mark = "[green]✓[/]" if t.ok else "[bold red]✗[/]"
+        console.print(f"      {mark} threshold {escape(t.expr)}: {value}")
 
 
 def _print_failure(console: Console, failure: Failure) -> None:

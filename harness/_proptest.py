@@ -77,6 +77,7 @@ from harness._redact import PUBLIC_HEADERS, REDACTED, redact_url
 from harness._rules import Violation, violation
 from harness._session import CheckResult, ContractChecker
 from harness._sse import SSEEvent
+from harness._thresholds import Threshold, ThresholdResult, evaluate, metrics_from_checks
 
 __all__ = [
     "DEFAULT_DATABASE",
@@ -199,10 +200,17 @@ class FunctionReport:
     #: Why the function was not property-tested (a manifest finding), or None.
     skipped: str | None = None
     duration_ms: float = 0.0
+    #: ``--threshold`` gates evaluated over all of the function's examples.
+    thresholds: list[ThresholdResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.skipped is None and not self.failures and all(c.ok for c in self.invalid_inputs)
+        return (
+            self.skipped is None
+            and not self.failures
+            and all(c.ok for c in self.invalid_inputs)
+            and all(t.ok for t in self.thresholds)
+        )
 
     @property
     def violations(self) -> list[Violation]:
@@ -230,6 +238,8 @@ class FunctionReport:
         out["invalid_inputs"] = [c.to_json() for c in self.invalid_inputs]
         out["skipped"] = self.skipped
         out["duration_ms"] = round(self.duration_ms, 3)
+        if self.thresholds:  # only when gates were given
+            out["thresholds"] = [t.to_json() for t in self.thresholds]
         return out
 
 
@@ -894,8 +904,10 @@ def property_test(
     database: Path | None,
     emit: Callable[[Event], None],
     identity: str,
+    thresholds: Sequence[Threshold] = (),
 ) -> FunctionReport:
-    """Run one function's property test: replay, explore, shrink (see above)."""
+    """Run one function's property test: replay, explore, shrink (see above).  ``thresholds``
+    are evaluated over every example's stream, pooled (``first_event_ms.p95<500``)."""
     run = _FunctionRun(spec.name, executor, contract, emit)
     digest = json.dumps([identity, spec.name, spec.inputs_schema()], sort_keys=True)
     hyp = _Hypothesis(
@@ -938,6 +950,9 @@ def property_test(
             Failure(rule_id, outcome.inputs, outcome.result, command, curl, not outcome.expensive)
         )
     report.failures.sort(key=lambda f: (len(json_text(f.inputs)), json_text(f.inputs)))
+    if thresholds:
+        results = [outcome.result for outcome in run.memo.values()]
+        report.thresholds = evaluate(thresholds, metrics_from_checks(results, thresholds))
     return report
 
 
@@ -1185,6 +1200,7 @@ def _test_function(
             database=database,
             emit=emit,
             identity=executor.target,
+            thresholds=options.thresholds,
         )
         if invalid_inputs and isinstance(executor, UrlExecutor):
             report.invalid_inputs = check_invalid_inputs(spec, executor, options.contract)

@@ -252,6 +252,76 @@ def check_report(result: CheckResult, command_line: str, secrets: tuple[str, ...
     return report
 
 
+def manifest_report(result: Any, command_line: str, secrets: tuple[str, ...]) -> Report:
+    """The report of a ``manifest`` run (a :class:`~harness._proptest.ManifestResult`): a JUnit
+    case per manifest rule and per function, and each shrunk failure's stream with the
+    commands that reproduce it."""
+    cases: list[Case] = []
+    by_rule: dict[str, list[Violation]] = {}
+    for v in result.violations:
+        by_rule.setdefault(v.rule, []).append(v)
+    for rule_id in sorted(by_rule):
+        found = by_rule[rule_id]
+        errors = [(v.rule, v.message) for v in found if v.is_error]
+        cases.append(
+            Case(
+                f"manifest {rule_id}", errors, "\n".join(v.message for v in found if not v.is_error)
+            )
+        )
+    if not by_rule:
+        cases.append(Case("manifest is valid"))
+    report = Report(
+        command="manifest",
+        title=f"{result.manifest} against {result.target}",
+        verdict=result.to_json(),
+        cases=cases,
+        reproducers=[command_line],
+        secrets=secrets,
+    )
+    for fn in result.functions:
+        report.cases.append(_function_case(fn))
+        for t in fn.thresholds:
+            value = "not measured" if t.value is None else f"{t.value:g}"
+            failures = (
+                [] if t.ok else [("threshold", f"{t.expr}: {value} over {fn.examples} examples")]
+            )
+            report.cases.append(Case(f"{fn.name}: threshold {t.expr}", failures))
+        for failure in fn.failures:
+            stream = StreamArtifact(f"{fn.name}-{failure.rule}", failure.result)
+            stream.reproducers = [failure.reproducer]
+            if failure.curl:
+                stream.reproducers.append(failure.curl)
+            stream.reproducers.append(
+                f"stream-harness check {stream.filename}  # in the report directory"
+            )
+            report.streams.append(stream)
+            report.reproducers.append(failure.reproducer)
+    return report
+
+
+def _function_case(fn: Any) -> Case:
+    if fn.skipped:
+        return Case(f"function {fn.name}", [("manifest", f"not property-tested: {fn.skipped}")])
+    failures = [
+        (f.rule, f"minimal inputs {json.dumps(f.inputs, ensure_ascii=False)}: "
+                 + "; ".join(v.message for v in f.errors))
+        for f in fn.failures
+    ]  # fmt: skip
+    failures += [
+        (v.rule, f"invalid inputs ({c.case}): {v.message}")
+        for c in fn.invalid_inputs
+        for v in c.violations
+        if v.is_error
+    ]
+    notes = "\n".join(f"{v.rule}: {v.message}" for v in fn.warnings)
+    return Case(
+        f"function {fn.name}",
+        failures,
+        f"{fn.examples} examples\n{notes}".strip(),
+        fn.duration_ms / 1000,
+    )
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 

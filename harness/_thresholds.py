@@ -43,6 +43,7 @@ __all__ = [
     "ThresholdResult",
     "evaluate",
     "metrics_from_check",
+    "metrics_from_checks",
     "parse_threshold",
     "percentile",
 ]
@@ -295,3 +296,29 @@ def metrics_from_check(result: Any, thresholds: Iterable[Threshold] = ()) -> dic
         "requests": 1.0,
         "failures": 0.0 if result.ok else 1.0,
     }
+
+
+def metrics_from_checks(
+    results: Sequence[Any], thresholds: Iterable[Threshold] = ()
+) -> dict[str, MetricValue]:
+    """The metrics of many checked streams (a function's property-test examples), pooled.
+
+    Each per-stream number becomes a distribution over the streams (so ``ttfb_ms.p95`` and a
+    bare ``ttfb_ms``, its worst value, both work); ``inter_event_ms`` pools every gap of every
+    stream; ``failure_rate`` is the share of streams that did not conform.
+    """
+    thresholds = list(thresholds)
+    extra = {t.quantile for t in thresholds if t.quantile is not None}
+    singles = [metrics_from_check(r, thresholds) for r in results]
+    out: dict[str, MetricValue] = {}
+    for name in ("ttfb_ms", "first_event_ms", "first_content_ms", "stream_ms", "duration_ms",
+                 "events_per_s", "reconnect_ms"):  # fmt: skip
+        values = [float(v) for m in singles if isinstance(v := m.get(name), int | float)]
+        out[name] = summarize(values, extra) if values else None
+    gaps = [b - a for r in results for a, b in itertools.pairwise(list(r.event_times_ms))]
+    out["inter_event_ms"] = summarize(gaps, extra)
+    failed = sum(not r.conforms for r in results)
+    out["requests"] = float(len(results))
+    out["failures"] = float(failed)
+    out["failure_rate"] = failed / len(results) if results else None
+    return out

@@ -37,6 +37,9 @@ def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it; no report directory unless the test asks for one."""
+    if "--report-dir" not in args:
+        args = (*args, "--no-report")
     return subprocess.run(
         [str(EXE), "manifest", *args],
         capture_output=True,
@@ -303,3 +306,46 @@ def test_progress_when_terminal_then_bar_reports_failures_and_outcome() -> None:
         progress.on_event(FunctionFinished(FunctionReport("fails_a_lot", examples=4, skipped="x")))
     text = out.getvalue()
     assert "fails_a_lot" in text and "skipped" in text
+
+
+def test_manifest_report_dir_holds_every_artifact_and_each_failure_reproduces(
+    tmp_path: Path,
+) -> None:
+    """Issue 5: the manifest run's report — JUnit case per function, one .sse per shrunk
+    failure that `stream-harness check FILE.sse` reproduces."""
+    import json as _json
+    import subprocess
+    import sys
+    from xml.etree import ElementTree as ET
+
+    exe = Path(sys.executable).parent / "stream-harness"
+    root = Path(__file__).parent.parent / "examples"
+    out = tmp_path / "rep"
+    r = subprocess.run(
+        [str(exe), "manifest", str(root / "prefab-manifest.json"), "--module",
+         str(root / "prefab_buggy.py"), "--function", "process_lines", "--examples", "40",
+         "--no-database", "--report-dir", str(out), "--threshold", "first_event_ms<60000",
+         "--format", "json"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"summary.json", "junit.xml", "summary.md", "report.html"} <= names
+    assert _json.loads((out / "summary.json").read_text()) == _json.loads(r.stdout)
+    (fn,) = _json.loads(r.stdout)["functions"]
+    assert fn["thresholds"] == [
+        {"expr": "first_event_ms<60000", "ok": True, "value": fn["thresholds"][0]["value"]}
+    ]
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    failed = {c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None}
+    assert failed == {"function process_lines"}
+    streams = sorted(n for n in names if n.endswith(".sse"))
+    assert streams == ["process_lines-progress.bounds.sse", "process_lines-seq.terminal.sse"]
+    again = subprocess.run(
+        [str(exe), "check", str(out / "process_lines-progress.bounds.sse"), "--no-report",
+         "--format", "json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert again.returncode == 1
+    assert "progress.bounds" in {v["rule"] for v in _json.loads(again.stdout)["violations"]}
