@@ -440,7 +440,13 @@ class GeneratorWorker:
             try:
                 start = _await_call(child, target, options.total_timeout)
                 session = StreamSession(target, checker, start=start, max_events=options.max_events)
-                return _stream(child, session, options)
+                try:
+                    return _stream(child, session, options)
+                except KeyboardInterrupt:
+                    # Ctrl-C: what was checked so far is still a result (a partial report).
+                    child.kill()
+                    session.extra["interrupted"] = True
+                    return session.finish(time.monotonic(), complete=False, bytes_stream=False)
             except TargetLoadError:
                 raise  # the worker is in step (a load error) or already stopped
             except BaseException:

@@ -174,3 +174,22 @@ def test_check_when_interrupted_then_partial_report_marked_incomplete(
         assert json.loads(stdout)["events"] == summary["events"]
     else:
         assert "INTERRUPTED" in stdout
+
+
+def test_check_generator_when_interrupted_then_partial_report(tmp_path: Path) -> None:
+    """Ctrl-C while a generator (in the worker process) is streaming."""
+    fakes = Path(__file__).parent / "gen_targets" / "fake_generators.py"
+    out = tmp_path / "rep"
+    proc = subprocess.Popen(
+        [str(EXE), "check", f"{fakes}:trickles_forever", "--inputs", '{"interval": 0.02}',
+         "--report-dir", str(out), "--format", "json", "--idle-timeout", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["incomplete"] is True and summary["events"] > 0
+    assert json.loads(stdout)["events"] == summary["events"]
