@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from harness._cli import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_VIOLATION,
     _header,
@@ -157,6 +158,9 @@ def _cmd_manifest(ns: argparse.Namespace) -> int:
         secrets = secret_values(options.headers, ns.url)
         write_report(manifest_report(result, command, secrets), directory)
         announce_report(directory)
+    if result.interrupted:
+        sys.stderr.write("stream-harness: interrupted; the report holds the functions finished\n")
+        return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_VIOLATION
 
 

@@ -255,6 +255,8 @@ class ManifestResult:
     duration_ms: float = 0.0
     #: Whether the manifest was matched against the module's functions (needs --module).
     matched: bool = False
+    #: Ctrl-C stopped the run: ``functions`` holds those finished before it.
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -611,7 +613,10 @@ class _ModuleExecutor(_Executor):
         self.worker = worker
 
     def run(self, name: str, inputs: dict[str, Any], checker: ContractChecker) -> CheckResult:
-        return self.worker.run(f"{self.target}:{name}", inputs, self.options, checker)
+        result = self.worker.run(f"{self.target}:{name}", inputs, self.options, checker)
+        if result.extra.get("interrupted"):
+            raise KeyboardInterrupt  # the runner kept a partial stream; the run must stop
+        return result
 
     def reproducer(self, name: str, inputs: dict[str, Any]) -> tuple[str, str | None]:
         return check_command(f"{self.target}:{name}", inputs, self.options), None
@@ -1120,8 +1125,8 @@ def run_manifest(
         for spec in selected:
             if not spec.streaming:
                 continue
-            result.functions.append(
-                _test_function(
+            try:
+                report = _test_function(
                     spec,
                     executor,
                     skipped,
@@ -1133,7 +1138,12 @@ def run_manifest(
                     database=database,
                     invalid_inputs=invalid_inputs,
                 )
-            )
+            except KeyboardInterrupt:
+                # Ctrl-C: the functions finished so far are still a result (a partial report);
+                # the one in progress is left out rather than reported half-tested.
+                result.interrupted = True
+                break
+            result.functions.append(report)
     finally:
         if executor is not None:
             executor.close()

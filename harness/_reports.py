@@ -277,6 +277,7 @@ def manifest_report(result: Any, command_line: str, secrets: tuple[str, ...]) ->
         cases=cases,
         reproducers=[command_line],
         secrets=secrets,
+        incomplete=bool(getattr(result, "interrupted", False)),
     )
     for fn in result.functions:
         report.cases.append(_function_case(fn))

@@ -349,3 +349,29 @@ def test_manifest_report_dir_holds_every_artifact_and_each_failure_reproduces(
     )  # fmt: skip
     assert again.returncode == 1
     assert "progress.bounds" in {v["rule"] for v in _json.loads(again.stdout)["violations"]}
+
+
+def test_manifest_when_interrupted_then_partial_report_and_exit_130(tmp_path: Path) -> None:
+    import json as _json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    exe = Path(sys.executable).parent / "stream-harness"
+    root = Path(__file__).parent.parent / "examples"
+    out = tmp_path / "rep"
+    proc = subprocess.Popen(
+        [str(exe), "manifest", str(root / "prefab-manifest.json"), "--module",
+         str(root / "prefab_good.py"), "--examples", "5000", "--no-database",
+         "--report-dir", str(out), "--format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    time.sleep(4.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    summary = _json.loads((out / "summary.json").read_text())
+    assert summary["incomplete"] is True
+    assert len(summary["functions"]) < 3  # stopped before testing every function
