@@ -375,3 +375,5 @@ def test_manifest_when_interrupted_then_partial_report_and_exit_130(tmp_path: Pa
     summary = _json.loads((out / "summary.json").read_text())
     assert summary["incomplete"] is True
     assert len(summary["functions"]) < 3  # stopped before testing every function
+    printed = _json.loads(stdout)
+    assert printed["functions"] == summary["functions"]
