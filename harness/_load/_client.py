@@ -11,52 +11,17 @@ from __future__ import annotations
 import ipaddress
 import socket as _stdsocket
 import struct
-from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit
 
 import gevent.socket  # type: ignore[import-untyped]
 import gevent.ssl  # type: ignore[import-untyped]
 
-from harness._errors import UsageError
+from ._target import Target, parse_target
 
 __all__ = ["RECV_BYTES", "Connection", "Target", "parse_target"]
 
 #: Bytes asked of one ``recv``.  recv returns what has arrived, up to this: never waits to fill.
 RECV_BYTES: Final = 256 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    scheme: str
-    host: str
-    port: int
-    #: Path and query, what goes on the request line.
-    path: str
-
-    @property
-    def tls(self) -> bool:
-        return self.scheme == "https"
-
-    @property
-    def authority(self) -> str:
-        default = 443 if self.tls else 80
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == default else f"{host}:{self.port}"
-
-
-def parse_target(url: str) -> Target:
-    """Split an http(s) URL; raises UsageError for anything else."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"expected an http:// or https:// URL, got {url!r}")
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise UsageError(f"bad port in URL {url!r}") from None
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(scheme, parts.hostname, port, path)
 
 
 #: (host, port) -> address, resolved once per process: a load generator that asked DNS for

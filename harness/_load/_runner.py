@@ -32,7 +32,7 @@ from harness._errors import HarnessError, TargetUnreachable, UsageError
 from harness._redact import redact_text, redact_url
 from harness._thresholds import parse_threshold
 
-from ._client import parse_target
+from ._target import parse_target
 
 __all__ = ["LoadOptions", "parse_duration", "run_load"]
 
