@@ -1,9 +1,11 @@
 """``stream-harness load URL``: a Locust load test of a streaming endpoint, gated on thresholds.
 
 Exit codes as everywhere: 0 every threshold holds (with none given: no stream failed), 1 a
-threshold missed, 2 usage, 3 the target unreachable.  ``--format json`` prints the verdict
-(``harness/_load/_verdict.py`` documents its shape); text prints the final table.  Locust's live
-stats go to stderr on a terminal, else to ``<report dir>/locust.log``.
+threshold missed, 2 usage, 3 the target unreachable, 130 interrupted (Ctrl-C).  ``--format json``
+prints the verdict (``harness/_load/_verdict.py`` documents its shape; after Ctrl-C it carries
+``"incomplete": true``); text prints the final table.  Locust's live stats go to stderr on a
+terminal, else to ``<report dir>/locust.log``.  The report (summary.json, junit.xml, summary.md,
+report.html, failing streams' .sse) goes into the report directory, named on stderr.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from harness._cli import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_VIOLATION,
     _header,
     _load_json,
     _positive_float,
     _positive_int,
+    announce_report,
 )
 from harness._errors import UsageError
 
@@ -99,7 +103,7 @@ def register(sub: Any) -> None:
         "--report-dir",
         type=Path,
         metavar="DIR",
-        help="default: reports/<timestamp>-load-<scenario>/",
+        help="report and Locust's files (default: reports/<timestamp>-load-<scenario>/)",
     )
     p.add_argument("--first-byte-timeout", type=_positive_float, default=10.0, metavar="S")
     p.add_argument("--idle-timeout", type=_positive_float, default=30.0, metavar="S")
@@ -110,8 +114,7 @@ def register(sub: Any) -> None:
 
 def _cmd_load(ns: argparse.Namespace) -> int:
     from harness._contracts import get_checker
-    from harness._load._runner import LoadOptions, run_load
-    from harness._load._verdict import render_table
+    from harness._load._runner import LoadInterrupted, LoadOptions, run_load
     from harness._thresholds import parse_threshold
 
     for text in ns.threshold:
@@ -153,10 +156,23 @@ def _cmd_load(ns: argparse.Namespace) -> int:
         idle_timeout=ns.idle_timeout,
         total_timeout=ns.total_timeout,
     )
-    verdict, run_dir = run_load(options, live=sys.stderr.isatty())
-    if ns.format == "json":
+    try:
+        verdict, run_dir = run_load(options, live=sys.stderr.isatty())
+    except LoadInterrupted as e:
+        _print(ns.format, {**e.verdict, "incomplete": True}, e.run_dir)
+        return EXIT_INTERRUPTED
+    _print(ns.format, verdict, run_dir)
+    return EXIT_OK if verdict["ok"] else EXIT_VIOLATION
+
+
+def _print(fmt: str, verdict: dict[str, Any], run_dir: Path) -> None:
+    from harness._load._verdict import render_table
+
+    if fmt == "json":
         sys.stdout.write(json.dumps(verdict) + "\n")
     else:
         sys.stdout.write(render_table(verdict))
-        sys.stdout.write(f"report: {run_dir}\n")
-    return EXIT_OK if verdict["ok"] else EXIT_VIOLATION
+        if verdict.get("incomplete"):
+            sys.stdout.write("INTERRUPTED: this is what was measured before Ctrl-C\n")
+    sys.stdout.flush()
+    announce_report(run_dir)

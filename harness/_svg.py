@@ -7,7 +7,7 @@ scale it.  Values are plain floats; empty input gives a plot that says so.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from html import escape
 
 __all__ = ["cdf", "histogram", "series", "timeline", "waterfall"]
@@ -107,17 +107,24 @@ def cdf(values: Sequence[float], x_label: str, label: str = "CDF") -> str:
 
 
 def histogram(
-    values: Sequence[float], x_label: str, label: str = "histogram", bins: int = 30
+    values: Sequence[float],
+    x_label: str,
+    label: str = "histogram",
+    bins: int = 30,
+    weights: Sequence[float] | None = None,
 ) -> str:
+    """Counts of ``values`` in ``bins`` equal bins; with ``weights``, each value counts as its
+    weight (e.g. a histogram's buckets: value and count)."""
     if not values:
         return _empty(label)
     lo, hi = min(values), max(values)
     if hi <= lo:
         hi = lo + 1
-    counts = [0] * bins
-    for v in values:
-        counts[min(bins - 1, int((v - lo) / (hi - lo) * bins))] += 1
-    top = max(counts)
+    counts: list[float] = [0] * bins
+    for i, v in enumerate(values):
+        w = 1.0 if weights is None else weights[i]
+        counts[min(bins - 1, int((v - lo) / (hi - lo) * bins))] += w
+    top = max(counts) or 1
     kx, bx = _scale(lo, hi, L, W - R)
     ky, by = _scale(0, top, H - B, T)
     width = (W - L - R) / bins
@@ -165,12 +172,23 @@ Stream = tuple[str, float, float | None, list[float], list[float], set[int]]
 """(name, start ms, first byte ms or None, event arrival ms, reconnect ms, bad event indexes)"""
 
 
-def waterfall(streams: Sequence[Stream], label: str = "per-stream timeline") -> str:
+def waterfall(
+    streams: Sequence[Stream],
+    label: str = "per-stream timeline",
+    *,
+    failed: Collection[int] = (),
+    ends: Sequence[float | None] | None = None,
+) -> str:
     """A row per stream: a bar from start to its last event, a diamond at first byte, a tick per
-    event (red where it broke a rule) and a dashed mark at each reconnect."""
+    event (red where it broke a rule) and a dashed mark at each reconnect.
+
+    ``failed``: rows (indexes) whose bar is red -- the stream failed, perhaps with no event to
+    blame (it ended without ``done``).  ``ends``: per row, where its bar ends when that is past
+    its last event (a stream that went silent until a timeout)."""
     if not streams:
         return _empty(label)
-    end = max([s[1] for s in streams] + [t for s in streams for t in s[3]] + [1.0])
+    extra = [e for e in ends or () if e is not None]
+    end = max([s[1] for s in streams] + [t for s in streams for t in s[3]] + extra + [1.0])
     start = min(s[1] for s in streams)
     row = min(22.0, (H - T - B) / len(streams))
     h = min(float(H), T + B + row * len(streams) + 8)  # one stream: a strip, not a tall box
@@ -179,9 +197,13 @@ def waterfall(streams: Sequence[Stream], label: str = "per-stream timeline") -> 
     for i, (_name, s0, fb, events, reconnects, bad) in enumerate(streams):
         y = T + row * (i + 0.5)
         last = events[-1] if events else (fb if fb is not None else s0)
+        stop = ends[i] if ends is not None and i < len(ends) else None
+        if stop is not None and stop > last:
+            last = stop
+        bar = "#fca5a5" if i in failed else "#a3a3a3"
         body += (
             f'<line x1="{kx * s0 + bx:.1f}" y1="{y:.1f}" x2="{kx * last + bx:.1f}" y2="{y:.1f}" '
-            f'stroke="#a3a3a3" stroke-width="{max(row * 0.35, 1):.1f}"/>'
+            f'stroke="{bar}" stroke-width="{max(row * 0.35, 1):.1f}"/>'
         )
         if fb is not None:
             x = kx * fb + bx

@@ -19,6 +19,10 @@ from 1); the query tunes it:
     retry=          a ``retry: <ms>`` line first
     resume=honour   honour | ignore Last-Event-ID (ignore: always from ``start``)
     drop_done_over= omit ``done`` while more than this many streams are open ("under load")
+    drop_every=     omit ``done`` from every K-th stream (counted as the server starts them)
+    bad_every=      every K-th stream's third content event breaks the schema: its data is an
+                    object echoing the request's Authorization header (a server that leaks
+                    what it was sent, for the secrets tests)
     sid=            record this stream's send times under this id (bench/tests)
 
 ``GET /stats`` answers the counters (and recorded send times) as JSON.  Every stream is bounded
@@ -122,12 +126,17 @@ class LoadServer:
         )
         await writer.drain()
 
-    def _events(self, q: dict[str, str], last_id: str | None) -> list[tuple[str, Any, int]]:
+    def _events(
+        self, q: dict[str, str], last_id: str | None, headers: dict[str, str], number: int
+    ) -> list[tuple[str, Any, int]]:
         n = min(int(q.get("n", 10)), MAX_EVENTS)
         pad = "x" * max(0, int(q.get("size", 0)) - 50)
-        events = [("start", {"total": n}, 1)]
+        events: list[tuple[str, Any, int]] = [("start", {"total": n}, 1)]
         events += [("content", f"tok{i}{pad}", i + 1) for i in range(1, n + 1)]
-        events.append(("done", {}, n + 2))
+        if _every(q, "bad_every", number) and n >= 3:
+            events[3] = ("content", {"echo": headers.get("authorization", "")}, 4)
+        if not _every(q, "drop_every", number + 1):
+            events.append(("done", {}, n + 2))
         if last_id is not None and last_id.isdigit() and q.get("resume") != "ignore":
             events = [e for e in events if e[2] > int(last_id)]
         return events
@@ -150,11 +159,12 @@ class LoadServer:
         if sid is not None and len(st.sends) < MAX_RECORDED:
             record = st.sends[sid] = []
         st.started += 1
+        number = st.started
         st.inflight += 1
         st.max_inflight = max(st.max_inflight, st.inflight)
         try:
             await asyncio.sleep(min(float(q.get("delay_ms", 0)) / 1000.0, MAX_DELAY_S))
-            events = self._events(q, last_id)
+            events = self._events(q, last_id, headers, number)
             pre = b""
             if "retry" in q and last_id is None:
                 pre = b"retry: %d\n\n" % int(q["retry"])
@@ -237,6 +247,11 @@ class LoadServer:
             ready.set()
         async with server:
             await server.serve_forever()
+
+
+def _every(q: dict[str, str], name: str, number: int) -> bool:
+    k = int(q.get(name, 0))
+    return k > 0 and number % k == 0
 
 
 def _bound() -> socket.socket:

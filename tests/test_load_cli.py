@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import pytest
 from http_fixtures import closed_port
@@ -122,6 +123,15 @@ def test_load_when_two_processes_then_master_counts_equal_the_workers_sums(
     with open(tmp_path / "report" / "locust_stats.csv", encoding="utf-8") as f:
         rows = {r["Name"]: r for r in csv.DictReader(f)}
     assert int(rows["stream"]["Request Count"]) == v["requests"]  # Locust's own aggregation
+    # The report's data is merged from both workers too: every stream, both workers' seconds.
+    data = json.loads((tmp_path / "report" / "load-data.json").read_text(encoding="utf-8"))
+    assert data["streams"] == v["requests"]
+    assert len(data["passing"]) == min(30, v["requests"]) and data["failing"] == []
+    assert 3 < max(n for _, n in data["series"]["active"]) <= 6  # summed, never counted twice
+    assert sum(n for _, n in data["series"]["events"]) >= v["run"]["events"]
+    suite = ET.parse(tmp_path / "report" / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"  # a green run: green cases
+    assert json.loads((tmp_path / "report" / "summary.json").read_text()) == v
 
 
 def test_load_when_open_loop_then_arrivals_keep_the_schedule(

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from http_fixtures import closed_port
 from load_fixtures import LoadServer, running
 
+from harness._load._capture import Budget
 from harness._load._client import Connection, parse_target
-from harness._load._stream import StreamResult, StreamSpec, run_stream
+from harness._load._stream import MAX_ARRIVALS, StreamResult, StreamSpec, run_stream
 
 GAP_MS = 200
 #: How late an event may be stamped after the server wrote it, on loopback.
@@ -38,7 +39,9 @@ def server() -> Iterator[tuple[str, LoadServer]]:
         sys.setswitchinterval(interval)
 
 
-def _run(url: str, sink: Sink2 | None = None, **spec: object) -> StreamResult:
+def _run(
+    url: str, sink: Sink2 | None = None, keep: Callable[[int], bool] | None = None, **spec: object
+) -> StreamResult:
     t = parse_target(url)
     return run_stream(
         StreamSpec(url, **spec),  # type: ignore[arg-type]
@@ -46,6 +49,7 @@ def _run(url: str, sink: Sink2 | None = None, **spec: object) -> StreamResult:
         sink or Sink2(),
         authority=t.authority,
         path=t.path,
+        keep=keep,
     )
 
 
@@ -55,6 +59,7 @@ class Sink2:
     def __init__(self) -> None:
         self.gap_list: list[float] = []
         self.delays: list[float] = []
+        self.arrived: list[tuple[int, float]] = []
 
     def gaps(self, first_ms: float, zeros: int) -> None:
         self.gap_list.append(first_ms)
@@ -62,6 +67,9 @@ class Sink2:
 
     def server_delays(self, values_ms: list[float]) -> None:
         self.delays += values_ms
+
+    def events(self, n: int, at: float) -> None:
+        self.arrived.append((n, at))
 
 
 @pytest.mark.parametrize("framing", ["chunked", "close", "length"])
@@ -146,3 +154,65 @@ def test_stream_when_silent_then_timeout_idle(server: tuple[str, LoadServer]) ->
 def test_stream_when_refused_then_error_not_violation() -> None:
     r = _run(f"http://127.0.0.1:{closed_port()}/stream")
     assert r.error is not None and "refused" in r.error.lower() and not r.ok
+
+
+# -- what a stream keeps for the report -------------------------------------------------------
+
+
+def test_stream_when_captured_then_raw_bytes_reproduce_and_timeline_counts_every_event(
+    server: tuple[str, LoadServer],
+) -> None:
+    from harness._prefab import PrefabChecker
+    from harness._session import StreamSession
+
+    base, _ = server
+    sink = Sink2()
+    r = _run(f"{base}/stream?n=6&gap_ms=5&drop_every=1", sink, keep=lambda n: True)
+    assert r.failed_rules == ["seq.terminal"] and r.complete and not r.raw_truncated
+    assert r.raw is not None and sum(map(len, r.raw)) == r.bytes
+    assert sum(n for _, n in r.arrivals) == r.events == sum(n for n, _ in sink.arrived) == 7
+    times = [t for t, _ in r.arrivals]
+    assert times == sorted(times) and r.first_event_ms is not None
+    assert times[0] == pytest.approx(r.first_event_ms)
+    # The bytes alone say what the live stream said.
+    session = StreamSession("x", PrefabChecker(), start=0.0)
+    session.feed_bytes(b"".join(r.raw), 0.0)
+    assert [v.rule for v in session.finish(0.0).violations] == ["seq.terminal"]
+
+
+def test_stream_when_bad_event_then_its_index_is_kept(server: tuple[str, LoadServer]) -> None:
+    base, _ = server
+    r = _run(f"{base}/stream?n=5&bad_every=1", headers=(("Authorization", "Bearer x"),))
+    assert r.failed_rules == ["event.schema"] and r.bad_events == [3]
+
+
+def test_stream_when_over_budget_then_capture_stops_and_is_marked_truncated(
+    server: tuple[str, LoadServer],
+) -> None:
+    base, _ = server
+    budget = Budget(total=1 << 20, each=100)
+    keep = budget.keeper()
+    r = _run(f"{base}/stream?n=20&gap_ms=2", keep=keep)
+    assert r.ok and r.raw_truncated and sum(map(len, r.raw or [])) <= 100
+    assert budget.held == keep.held <= 100
+    keep.release()
+    assert budget.held == 0
+
+
+def test_stream_when_reconnected_then_the_drop_is_on_its_timeline(
+    server: tuple[str, LoadServer],
+) -> None:
+    base, _ = server
+    r = _run(f"{base}/stream?n=6&gap_ms=5", reconnect_after=3)
+    assert r.ok and len(r.reconnects_ms) == 1
+    assert r.arrivals[0][0] < r.reconnects_ms[0] < r.arrivals[-1][0]
+
+
+def test_stream_timeline_when_long_then_bounded_and_every_event_counted() -> None:
+    r = StreamResult(start=0.0)
+    for i in range(10 * MAX_ARRIVALS + 3):
+        r.arrived(float(i), 1 + i % 3)
+    assert len(r.arrivals) <= MAX_ARRIVALS
+    assert sum(n for _, n in r.arrivals) == sum(1 + i % 3 for i in range(10 * MAX_ARRIVALS + 3))
+    assert r.arrivals[0] == (0.0, 1) and r.arrivals[-1][0] == 10 * MAX_ARRIVALS + 2
+    assert [t for t, _ in r.arrivals] == sorted(t for t, _ in r.arrivals)

@@ -56,6 +56,9 @@ class Dist:
 
     def __init__(self, scale: int) -> None:
         self.scale = scale
+        self.reset()
+
+    def reset(self) -> None:
         self.hist: HdrHistogram | None = None  # made on first use: most runs skip some metrics
         self.count = 0
         self.sum = 0.0
@@ -93,6 +96,17 @@ class Dist:
         out["mean"] = self.sum / self.count if has else None
         out["count"] = float(self.count)
         return out
+
+    def buckets(self) -> list[tuple[float, int]]:
+        """(value, count) of every recorded bucket, lowest first: the distribution's shape at
+        the histogram's full resolution, for plots, without keeping a single raw value."""
+        if self.hist is None or not self.count:
+            return []
+        return [
+            (min(max(step.value_iterated_to / self.scale, self.min), self.max),
+             int(step.count_added_in_this_iter_step))
+            for step in self.hist.get_recorded_iterator()
+        ]  # fmt: skip
 
     def dump(self) -> dict[str, Any]:
         enc = self.hist.encode() if self.hist is not None else b""
@@ -200,7 +214,16 @@ class LoadMetrics:
         self.loop_lag_max_ms = max(self.loop_lag_max_ms, float(data.get("loop_lag_max_ms", 0.0)))
 
     def take(self) -> dict[str, Any]:
-        """:meth:`dump`, then start afresh (a worker's report holds what is new since the last)."""
+        """:meth:`dump`, then start afresh (a worker's report holds what is new since the last).
+
+        The :class:`Dist` objects are reset in place, not replaced: a stream that is still open
+        keeps references to them (``user._Sink``) and must go on recording into this run."""
         data = self.dump()
-        self.__init__()  # type: ignore[misc]
+        for d in self.dists.values():
+            d.reset()
+        self.counters = dict.fromkeys(_COUNTERS, 0)
+        self.rules = {}
+        self.errors = {}
+        self.cpu_max = 0.0
+        self.loop_lag_max_ms = 0.0
         return data

@@ -7,10 +7,12 @@ master/worker mode, which only its command line drives; CSV and HTML reports, ``
 live stats and signal handling come for free; and the run is *exactly* what ``locust -f
 loadtests/...`` does, so the CLI and plain Locust cannot drift apart.  The cost is a second or
 so of start-up.  Our metrics travel inside Locust (worker reports); the master writes the verdict
-JSON into the report directory and sets the exit code, which this side maps to ours.
+JSON and the report data into the report directory and sets the exit code, which this side maps
+to ours; then this side writes the report (``_report.py``, ``harness._reports``).
 
-Header values go to the subprocess in the environment (``STREAM_HARNESS_HEADERS``), not on its
-command line, where ``ps`` would show them.
+Header values and the URL's path and query go to the subprocess in the environment
+(``STREAM_HARNESS_HEADERS``, ``STREAM_HARNESS_PATH``), not on its command line, where ``ps``
+would show them.
 """
 
 from __future__ import annotations
@@ -20,26 +22,43 @@ import json
 import math
 import os
 import re
+import shlex
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
 from harness._errors import HarnessError, TargetUnreachable, UsageError
-from harness._redact import redact_text, redact_url
+from harness._redact import redact_text, redact_url, secret_values
+from harness._reports import write_report
 from harness._thresholds import parse_threshold
 
+from ._files import scrub_file, scrub_json, write_json
+from ._metrics import LoadMetrics
+from ._report import load_report
 from ._target import parse_target
+from ._verdict import build_verdict
 
-__all__ = ["LoadOptions", "parse_duration", "run_load"]
+__all__ = ["LoadInterrupted", "LoadOptions", "command_line", "parse_duration", "run_load"]
 
 LOCUSTFILE: Final = Path(__file__).with_name("locustfile.py")
+#: What the Locust process reads instead of its command line, which ``ps`` shows: header
+#: values, and the URL's path and query (which may hold a token).  ``user.py`` reads them.
 HEADERS_ENV: Final = "STREAM_HARNESS_HEADERS"
+PATH_ENV: Final = "STREAM_HARNESS_PATH"
+#: The report data the Locust master writes (``_capture.ReportData``) beside the verdict.
+DATA_FILE: Final = "load-data.json"
 #: Beyond --run-time: start-up, stopping, writing reports.  Then the run is killed.
 _GRACE_S: Final = 90.0
+#: After Ctrl-C: how long Locust may take to stop and write what it measured.
+_STOP_S: Final = 30.0
+#: How long the output relay may take to drain once Locust has exited.
+_RELAY_S: Final = 10.0
 _DURATION: Final = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -107,11 +126,13 @@ def locust_argv(o: LoadOptions, run_dir: Path) -> list[str]:
         users = spawn = max(1, o.processes)
         argv += ["--sse-arrival-rate", f"{o.arrival_rate / users:g}"]
         argv += ["--sse-max-inflight", str(max(1, o.max_inflight // users))]
-    argv += ["--host", origin, "--sse-path", target.path, "-u", str(users), "-r", f"{spawn:g}"]
+    # The path goes in the environment (PATH_ENV): its query may hold a token.
+    argv += ["--host", origin, "-u", str(users), "-r", f"{spawn:g}"]
     # Locust takes whole seconds only.
     argv += ["-t", f"{max(1, math.ceil(o.run_time_s))}s", "--stop-timeout", "0"]
     argv += ["--csv", str(run_dir / "locust"), "--html", str(run_dir / "locust.html")]
     argv += ["--sse-report", str(run_dir / "verdict.json"), "--sse-contract", o.contract]
+    argv += ["--sse-report-data", str(run_dir / DATA_FILE)]
     if o.processes > 1:
         argv += ["--processes", str(o.processes)]
     if o.method:
@@ -166,61 +187,184 @@ def new_run_dir(given: Path | None, scenario: str) -> Path:
     raise UsageError(f"cannot make a run directory under {root}")
 
 
+class LoadInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a load run, after the report of what was measured so far was written."""
+
+    def __init__(self, verdict: dict[str, Any], run_dir: Path) -> None:
+        super().__init__("interrupted")
+        self.verdict, self.run_dir = verdict, run_dir
+
+
 def run_load(o: LoadOptions, *, live: bool) -> tuple[dict[str, Any], Path]:
     """Run the load test; return the verdict and the report directory.
 
-    ``live``: Locust's progress goes to stderr (a terminal); otherwise to ``locust.log``.
-    Raises UsageError, TargetUnreachable, or HarnessError when Locust fails.
+    The report -- ``summary.json``, ``junit.xml``, ``summary.md``, ``report.html`` and the
+    failing streams' ``.sse`` files -- is written into the run directory beside Locust's CSV
+    and HTML.  ``live``: Locust's progress goes to stderr (a terminal); otherwise to
+    ``locust.log``; either way with every secret scrubbed.  Ctrl-C stops Locust as its own
+    Ctrl-C would (it writes the verdict of what it measured), writes the report marked
+    incomplete and raises :class:`LoadInterrupted`; any other exception meanwhile (a caller's
+    time limit) is re-raised after the same.  Raises UsageError, TargetUnreachable, or
+    HarnessError when Locust fails.
     """
     for t in o.thresholds:
         parse_threshold(t)
     parse_target(o.url)
     preflight(o.url, o.first_byte_timeout)
     run_dir = new_run_dir(o.report_dir, _scenario(o))
-    env = dict(os.environ)
+    secrets = secret_values(o.headers, o.url)
+    code, stopped_by = _run_locust(o, run_dir, live, secrets)
+    verdict_path = run_dir / "verdict.json"
+    if verdict_path.exists():
+        verdict = json.loads(verdict_path.read_text(encoding="utf-8"))
+    elif stopped_by is not None:  # stopped before Locust had measured anything
+        verdict = _empty_verdict(o)
+    else:
+        where = "its output above" if live else run_dir / "locust.log"
+        raise HarnessError(f"locust failed (exit {code}) before writing a verdict; see {where}")
+    verdict = scrub_json(verdict, secrets)
+    verdict["run"]["target"] = redact_url(o.url)
+    verdict["run"]["report_dir"] = str(run_dir)
+    write_json(verdict_path, verdict)
+    data = _read_data(run_dir / DATA_FILE)
+    for path in sorted(run_dir.iterdir()):
+        if path.is_file():
+            scrub_file(path, secrets)
+    report = load_report(
+        verdict,
+        data,
+        contract=o.contract,
+        command_line=command_line(o),
+        secrets=secrets,
+        incomplete=stopped_by is not None,
+    )
+    write_report(report, run_dir)
+    if isinstance(stopped_by, KeyboardInterrupt):
+        raise LoadInterrupted(verdict, run_dir) from None
+    if stopped_by is not None:
+        raise stopped_by
+    return verdict, run_dir
+
+
+def _run_locust(
+    o: LoadOptions, run_dir: Path, live: bool, secrets: tuple[str, ...]
+) -> tuple[int, BaseException | None]:
+    """Run Locust to its end; its exit code, and the exception that stopped it early, if any.
+
+    Locust runs in a session of its own, so a Ctrl-C on the terminal reaches this process only,
+    which then stops Locust exactly once.  Its output is relayed line by line, scrubbed."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env[PATH_ENV] = parse_target(o.url).path
     if o.headers:
         env[HEADERS_ENV] = json.dumps([list(h) for h in o.headers])
     log_path = run_dir / "locust.log"
     with contextlib.ExitStack() as stack:
-        out: IO[Any] = sys.stderr
+        sink: IO[str] = sys.stderr
         if not live:
-            out = stack.enter_context(open(log_path, "w", encoding="utf-8"))
+            sink = stack.enter_context(open(log_path, "w", encoding="utf-8"))
         proc = subprocess.Popen(
-            locust_argv(o, run_dir), stdout=out, stderr=out, env=env, stdin=subprocess.DEVNULL
+            locust_argv(o, run_dir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
         )
+        assert proc.stdout is not None
+        relay = threading.Thread(target=_relay, args=(proc.stdout, sink, secrets), daemon=True)
+        relay.start()
+        stopped_by: BaseException | None = None
         try:
             code = proc.wait(timeout=o.run_time_s + _GRACE_S)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            _kill(proc)
+            relay.join(_RELAY_S)
             raise HarnessError(
                 f"locust did not finish within --run-time + {_GRACE_S:g} s; see {log_path}"
             ) from None
-        except KeyboardInterrupt:
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-            raise
-    verdict_path = run_dir / "verdict.json"
-    if not verdict_path.exists():
-        where = "its output above" if live else log_path
-        raise HarnessError(f"locust failed (exit {code}) before writing a verdict; see {where}")
-    verdict = json.loads(verdict_path.read_text(encoding="utf-8"))
-    secrets = tuple(v for _, v in o.headers if len(v) >= 4)
-    verdict = _scrub(verdict, secrets)
-    verdict["run"]["target"] = redact_url(o.url)
-    verdict["run"]["report_dir"] = str(run_dir)
-    verdict_path.write_text(json.dumps(verdict, indent=2) + "\n", encoding="utf-8")
-    return verdict, run_dir
+        except BaseException as e:  # Ctrl-C, or a caller's time limit: keep what was measured
+            stopped_by = e
+            code = _stop(proc)
+        relay.join(_RELAY_S)
+    return code, stopped_by
 
 
-def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        return redact_text(value, secrets)
-    if isinstance(value, list):
-        return [_scrub(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {k: _scrub(v, secrets) for k, v in value.items()}
-    return value
+def _relay(stream: IO[bytes], sink: IO[str], secrets: tuple[str, ...]) -> None:
+    for line in iter(stream.readline, b""):
+        with contextlib.suppress(OSError, ValueError):  # the terminal or the log went away
+            sink.write(redact_text(line.decode("utf-8", "replace"), secrets))
+            sink.flush()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    """Stop Locust as Ctrl-C would: it stops the users, writes its reports and our verdict of
+    what it measured.  A second Ctrl-C, or _STOP_S seconds without it exiting, kills it."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=_STOP_S)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        _kill(proc)
+        return proc.wait()
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill Locust and the worker processes it forked (its session's process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _read_data(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _empty_verdict(o: LoadOptions) -> dict[str, Any]:
+    run = {"target": redact_url(o.url), "scenario": _scenario(o), "duration_s": 0.0}
+    run |= {"arrival_rate": o.arrival_rate, "workers": 0}
+    return build_verdict(LoadMetrics(), [parse_threshold(t) for t in o.thresholds], run)
+
+
+def command_line(o: LoadOptions) -> str:
+    """The ``stream-harness load`` command that runs ``o`` again (secrets included: the report
+    scrubs them)."""
+    default = LoadOptions(url=o.url)
+    argv = ["stream-harness", "load", o.url]
+    if o.arrival_rate is not None:
+        argv += ["--arrival-rate", f"{o.arrival_rate:g}"]
+        if o.max_inflight != default.max_inflight:
+            argv += ["--max-inflight", str(o.max_inflight)]
+    else:
+        argv += ["--users", str(o.users)]
+        if o.spawn_rate is not None:
+            argv += ["--spawn-rate", f"{o.spawn_rate:g}"]
+    argv += ["--run-time", f"{o.run_time_s:g}s"]
+    if o.processes > 1:
+        argv += ["--processes", str(o.processes)]
+    if o.method:
+        argv += ["--method", o.method]
+    if o.inputs is not None:
+        argv += ["--inputs", json.dumps(o.inputs)]
+    elif o.body is not None:
+        argv += ["--body", o.body]
+    for k, v in o.headers:
+        argv += ["--header", f"{k}: {v}"]
+    if o.contract != default.contract:
+        argv += ["--contract", o.contract]
+    for flag, value in (
+        ("--reconnect-after", o.reconnect_after),
+        ("--abandon-after", o.abandon_after),
+        ("--storm-seconds", o.storm_seconds),
+    ):
+        if value is not None:
+            argv += [flag, f"{value:g}"]
+    for t in o.thresholds:
+        argv += ["--threshold", t]
+    for name in ("first_byte_timeout", "idle_timeout", "total_timeout"):
+        if getattr(o, name) != getattr(default, name):
+            argv += [f"--{name.replace('_', '-')}", f"{getattr(o, name):g}"]
+    return shlex.join(argv)

@@ -19,6 +19,11 @@ which is when the request was sent -- or, in open-loop runs, when it was *meant*
     reconnect_ms      from dropping the connection to the first event of the resumed stream,
                       the ``retry:`` wait included -- what a user sees as a stall
     server_delay_ms   per ``: sent=<unix time>`` comment: its arrival minus the server's stamp
+
+For the report, each stream also keeps a bounded timeline (when each ``recv`` completed how many
+events, which events broke a rule, when it reconnected) and, when the caller asks, its raw body
+bytes, so a failing stream can be saved as a ``.sse`` file that ``stream-harness check``
+reproduces.
 """
 
 from __future__ import annotations
@@ -49,6 +54,11 @@ from harness._thresholds import CONTENT_KINDS
 from ._wire import ProtocolError, ResponseReader, build_request
 
 __all__ = ["CONTENT_KINDS", "SentScanner", "Sink", "StreamResult", "StreamSpec", "run_stream"]
+
+#: Timeline entries kept per stream; past this, neighbours are merged (the shape stays whole).
+MAX_ARRIVALS: Final = 512
+#: Event indexes of violations kept per stream.
+MAX_BAD_EVENTS: Final = 64
 
 SSE_HEADERS: Final = (
     ("Accept", "text/event-stream"),
@@ -96,11 +106,17 @@ class Sink(Protocol):
     def server_delays(self, values_ms: list[float]) -> None:
         """Arrival minus send time of ``: sent=`` stamps."""
 
+    def events(self, n: int, at: float) -> None:
+        """``n`` events arrived at ``at`` (the clock's time): for events per second."""
+
 
 class Conn(Protocol):
     def send(self, data: bytes) -> None: ...
     def recv(self, timeout: float) -> bytes: ...
     def close(self, abort: bool = False) -> None: ...
+
+
+_Chunks = list[bytes]  # (inside StreamResult, ``bytes`` is a field's name)
 
 
 @dataclass(slots=True)
@@ -124,6 +140,19 @@ class StreamResult:
     #: No stream at all (connection refused, reset before the head, bad HTTP): the reason.
     error: str | None = None
     abandoned: bool = False
+    #: The timeline: (ms since start, events completed) per recv, at most MAX_ARRIVALS.
+    arrivals: list[tuple[float, int]] = field(default_factory=list)
+    #: Indexes of events that broke a rule (at most MAX_BAD_EVENTS).
+    bad_events: list[int] = field(default_factory=list)
+    #: When the connection was dropped to reconnect, ms since start.
+    reconnects_ms: list[float] = field(default_factory=list)
+    #: The body bytes as received (both connections' when it reconnected), if captured.
+    raw: _Chunks | None = None
+    #: The capture stopped before the end (a byte budget): ``raw`` is only the start.
+    raw_truncated: bool = False
+    #: The connection ended as the server meant (not cut short by a timeout, an HTTP error,
+    #: a reconnect that failed): what a replay of ``raw`` passes to ``finish(complete=...)``.
+    complete: bool = False
 
     @property
     def ok(self) -> bool:
@@ -138,12 +167,26 @@ class StreamResult:
         return self.bytes * 1000.0 / self.stream_ms if self.stream_ms > 0 else None
 
     def add(self, v: Violation) -> None:
+        if v.event_index is not None and len(self.bad_events) < MAX_BAD_EVENTS:
+            self.bad_events.append(v.event_index)
         seen = self.rule_counts.get(v.rule, 0)
         self.rule_counts[v.rule] = seen + 1
         if not seen:
             self.violations.append(v)
             if v.is_error:
                 self.failed_rules.append(v.rule)
+
+    def arrived(self, at_ms: float, n: int) -> None:
+        """``n`` events completed at ``at_ms``; the timeline stays within MAX_ARRIVALS entries
+        by merging neighbours pairwise (the first entry and the last time stay exact)."""
+        arrivals = self.arrivals
+        arrivals.append((at_ms, n))
+        if len(arrivals) > MAX_ARRIVALS:
+            head, rest = arrivals[0], arrivals[1:]
+            merged = [(b[0], a[1] + b[1]) for a, b in zip(rest[::2], rest[1::2], strict=False)]
+            if len(rest) % 2:
+                merged.append(rest[-1])
+            self.arrivals = [head, *merged]
 
 
 class SentScanner:
@@ -227,10 +270,14 @@ class _Stream:
         start: float,
         authority: str,
         path: str,
+        keep: Callable[[int], bool] | None = None,
     ) -> None:
         self.spec, self.connect, self.clock, self.sink = spec, connect, clock, sink
         self.authority, self.path = authority, path
         self.result = StreamResult(start=start)
+        self.keep = keep
+        if keep is not None:
+            self.result.raw = []
         inner: ContractChecker = get_checker(spec.contract)
         self.resuming = ResumingChecker(inner) if spec.reconnect_after else None
         self.checker: ContractChecker = self.resuming or inner
@@ -309,6 +356,8 @@ class _Stream:
         while True:
             if data:
                 r.bytes += len(data)
+                if self.keep is not None:
+                    self._capture(data)
                 stamps = scanner.feed(data)
                 if stamps:
                     off = (at + self.wall_offset) * 1000.0
@@ -335,9 +384,20 @@ class _Stream:
             except ProtocolError:
                 return "end"
 
+    def _capture(self, data: bytes) -> None:
+        r = self.result
+        assert self.keep is not None and r.raw is not None
+        if self.keep(len(data)):
+            r.raw.append(data)
+        else:
+            r.raw_truncated = True
+            self.keep = None
+
     def _events(self, events: list, at: float, stop_after: int | None) -> str:  # type: ignore[type-arg]
         r, checker = self.result, self.checker
         n = len(events)
+        self.sink.events(n, at)
+        r.arrived((at - r.start) * 1000.0, n)
         if self.last_at is None:
             if self.dropped_at is not None:
                 r.reconnect_ms = (at - self.dropped_at) * 1000.0
@@ -390,6 +450,7 @@ class _Stream:
         if not self.last_event_id or self.resuming is None:
             return "end"  # resume.no-id was reported: nothing to resume from
         self.dropped_at = self.clock()
+        self.result.reconnects_ms.append((self.dropped_at - self.result.start) * 1000.0)
         wait = min((self.decoder.retry or 0) / 1000.0, self.spec.max_retry_wait)
         if wait:
             import gevent  # type: ignore[import-untyped]
@@ -414,6 +475,7 @@ class _Stream:
     def _finish(self, complete: bool) -> None:
         r, end = self.result, self.clock()
         r.stream_ms = (end - r.start) * 1000.0
+        r.complete = complete  # before the truncation check, which a replay makes again
         self.decoder.finish()
         msg = sse_truncated(self.decoder.truncated)
         if msg and complete:
@@ -459,15 +521,18 @@ def run_stream(
     path: str,
     clock: Callable[[], float] = time.monotonic,
     intended_start: float | None = None,
+    keep: Callable[[int], bool] | None = None,
 ) -> StreamResult:
     """Run one stream to its end; never raises for what the target does (it is in the result).
 
     ``connect(timeout)`` returns a connected :class:`Conn`.  With ``intended_start`` (open loop)
     every time is measured from it, and ``queue_ms`` is how late the stream actually started.
+    With ``keep``, the raw body bytes are captured into ``result.raw`` for as long as
+    ``keep(n)`` allows ``n`` more bytes (the caller's budget); then the capture stops.
     """
     if spec.reconnect_after is not None and spec.abandon_after is not None:
         raise UsageError("a stream either reconnects or abandons, not both")
-    s = _Stream(spec, connect, clock, sink, 0.0, authority, path)  # the checker, before t=0
+    s = _Stream(spec, connect, clock, sink, 0.0, authority, path, keep)  # the checker, before t=0
     now = clock()
     start = now if intended_start is None else intended_start
     s.result.start = start

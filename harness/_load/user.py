@@ -21,7 +21,12 @@ Options (``locust --help``, group "stream-harness"; locustfile class attributes 
     --sse-path /invoke/chat    --sse-inputs JSON     --sse-header 'K: V'    --sse-contract prefab
     --sse-reconnect-after K    --sse-abandon-after K --sse-storm-seconds S
     --sse-arrival-rate R (per ArrivalUser)           --sse-max-inflight N
-    --sse-threshold EXPR       --sse-report verdict.json
+    --sse-threshold EXPR       --sse-report verdict.json    --sse-report-data data.json
+
+``--sse-report-data`` is what ``stream-harness load`` builds its report.html from: events and
+open streams per second, a sample of stream timelines, the TTFB and gap histograms, and the raw
+bytes of a few failing streams (``_capture.ReportData``; bounded, merged like the metrics).
+Both files are written atomically, with every secret the run was given scrubbed out.
 """
 
 from __future__ import annotations
@@ -47,9 +52,12 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness._contracts import get_checker
 from harness._errors import UsageError
+from harness._redact import redact_url, secret_values
 from harness._thresholds import parse_threshold
 
+from ._capture import Budget, ReportData
 from ._client import Connection, Target, parse_target
+from ._files import scrub_json, write_json
 from ._metrics import LoadMetrics
 from ._stream import StreamResult, StreamSpec, run_stream
 from ._verdict import LOOP_LAG_MS, build_verdict, render_table
@@ -60,6 +68,14 @@ _TYPE = "SSE"
 _SIDS = itertools.count()
 _MONITOR_EVERY = 1.0
 _LAG_PROBE = 0.05
+#: Wall-clock seconds = monotonic + this (per-second series must line up across workers).
+_WALL = time.time() - time.monotonic()
+#: `stream-harness load` passes the path and headers here, not on the command line: its query
+#: may hold a token, and ``ps`` shows command lines.
+PATH_ENV = "STREAM_HARNESS_PATH"
+HEADERS_ENV = "STREAM_HARNESS_HEADERS"
+#: Report data the master also sends with the verdict: the TTFB and gap histograms.
+_PLOTTED = ("ttfb_ms", "inter_event_ms")
 
 
 class _Process:
@@ -67,6 +83,10 @@ class _Process:
 
     def __init__(self) -> None:
         self.metrics = LoadMetrics()
+        self.report = ReportData()
+        self.budget = Budget()
+        #: Streams open in this process now.
+        self.active = 0
         #: What this process has sent to the master, summed (for the distributed test).
         self.sent = {"streams": 0, "events": 0, "failures": 0}
         self.started_wall: float | None = None
@@ -114,6 +134,12 @@ def _options(parser: Any) -> None:
     g.add_argument("--sse-total-timeout", type=float, default=None, metavar="S")
     g.add_argument("--sse-threshold", action="append", default=None, metavar="EXPR")
     g.add_argument("--sse-report", default=None, metavar="FILE", help="write the JSON verdict")
+    g.add_argument(
+        "--sse-report-data",
+        default=None,
+        metavar="FILE",
+        help="write the data of stream-harness's report (series, sampled streams) as JSON",
+    )
     # For bench/load_accuracy.py: per-stream arrival stamps to FILE.<pid>.json, a sid per stream.
     g.add_argument("--sse-trace", default=None, help=argparse.SUPPRESS, include_in_web_ui=False)
 
@@ -157,7 +183,7 @@ class SSEUser(User):
         if not override and cls in SSEUser._spec_cache:
             return SSEUser._spec_cache[cls]
         env = self.environment
-        path = _opt(env, "sse_path") or self.path
+        path = _path(env) or self.path
         url = (self.host or "").rstrip("/") + ("/" + path.lstrip("/") if path else "")
         inputs_text = _opt(env, "sse_inputs")
         inputs = json.loads(inputs_text) if inputs_text else self.inputs
@@ -170,10 +196,7 @@ class SSEUser(User):
         method = (_opt(env, "sse_method") or self.method or ("POST" if body else "GET")).upper()
         headers = list(self.request_headers.items())
         # `stream-harness load` passes header values here, not on the command line (ps shows it).
-        headers += [(k, v) for k, v in json.loads(os.environ.get("STREAM_HARNESS_HEADERS", "[]"))]
-        for h in _opt(env, "sse_header") or []:
-            k, _, v = h.partition(":")
-            headers.append((k.strip(), v.strip()))
+        headers += _given_headers(env)
 
         def pick(name: str, default: Any) -> Any:
             value = _opt(env, f"sse_{name}")
@@ -226,15 +249,24 @@ class SSEUser(User):
             sid = f"{os.getpid()}.{next(_SIDS)}"
             path += ("&" if "?" in path else "?") + f"sid={sid}"
         sink = _Sink(self.environment, trace is not None)
-        result = run_stream(
-            spec,
-            lambda timeout: Connection(target, timeout),
-            sink,
-            authority=target.authority,
-            path=path,
-            intended_start=intended_start,
-        )
-        _report(self.environment, result, after_storm=after_storm)
+        keep = _P.budget.keeper() if _P.report.wants_capture() else None
+        _P.active += 1
+        try:
+            result = run_stream(
+                spec,
+                lambda timeout: Connection(target, timeout),
+                sink,
+                authority=target.authority,
+                path=path,
+                intended_start=intended_start,
+                keep=keep,
+            )
+            _report(self.environment, result, after_storm=after_storm)
+            _P.report.add(result, result.start + _WALL, random.random())
+        finally:  # (a stream killed at the end of the run gives its bytes back too)
+            _P.active -= 1
+            if keep is not None:
+                keep.release()
         if trace is not None and len(trace) < 20_000:
             trace.append(_trace_row(sid, result, sink.gap_list))
         return result
@@ -346,6 +378,9 @@ class _Sink:
                 request_type=_TYPE, name="server_delay_ms", response_time=v, response_length=0
             )
 
+    def events(self, n: int, at: float) -> None:
+        _P.report.series.add_events(int(at + _WALL), n)
+
 
 class StreamFailure(Exception):
     """A stream that broke rules of severity error (the message names them)."""
@@ -444,6 +479,7 @@ def _monitor() -> None:
         gevent.sleep(_LAG_PROBE)
         lag = (time.monotonic() - t - _LAG_PROBE) * 1000.0
         m = _P.metrics
+        _P.report.series.sample_active(int(time.time()), _P.active)
         m.loop_lag_max_ms = max(m.loop_lag_max_ms, lag)
         m.count("lag_samples")
         if lag >= LOOP_LAG_MS:
@@ -455,6 +491,7 @@ def _monitor() -> None:
 
 def _on_test_start(environment: Environment, **_: Any) -> None:
     _P.metrics = LoadMetrics()  # read through _P every time: never keep a reference to it
+    _P.report = ReportData()
     _P.started_wall = time.time()
     _P.started_mono = time.monotonic()
     _P.stopped_wall = None
@@ -492,6 +529,7 @@ def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
     for k in _P.sent:
         _P.sent[k] += int(c.get(k, 0))
     dumped["arrival_rate"] = _P.arrival_rate
+    dumped["report"] = _P.report.take()
     data["stream_harness"] = dumped
 
 
@@ -499,6 +537,7 @@ def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
     dumped = data.get("stream_harness")
     if dumped:
         _P.metrics.merge(dumped)
+        _P.report.merge(dumped.get("report") or {}, client_id)
         rate = float(dumped.get("arrival_rate", 0.0))
         by_worker = _P.arrival_rate_by_worker
         by_worker[client_id] = max(by_worker.get(client_id, 0.0), rate)
@@ -520,15 +559,46 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         sys.stderr.write(f"stream-harness: error: {e}\n")
         environment.process_exit_code = 2
         return
-    verdict = build_verdict(_P.metrics, thresholds, _run_info(environment))
+    secrets = _secrets(environment)
+    verdict = scrub_json(build_verdict(_P.metrics, thresholds, _run_info(environment)), secrets)
     report = _opt(environment, "sse_report")
     if report:
-        with open(report, "w", encoding="utf-8") as f:
-            json.dump(verdict, f, indent=2)
-            f.write("\n")
+        write_json(report, verdict)
     else:
         sys.stderr.write(render_table(verdict))
+    data_file = _opt(environment, "sse_report_data")
+    if data_file:
+        write_json(data_file, scrub_json(_report_data(), secrets), indent=None)
     environment.process_exit_code = 0 if verdict["ok"] else 1
+
+
+def _report_data() -> dict[str, Any]:
+    data = _P.report.dump()
+    data["started"] = _P.started_wall
+    data["stopped"] = _P.stopped_wall or time.time()  # Ctrl-C: the users are still running
+    data["dists"] = {k: _P.metrics.dists[k].dump() for k in _PLOTTED}
+    return data
+
+
+def _path(env: Environment) -> str | None:
+    path: str | None = _opt(env, "sse_path") or os.environ.get(PATH_ENV)
+    return path
+
+
+def _given_headers(env: Environment) -> list[tuple[str, str]]:
+    """Headers from the environment (`stream-harness load` puts them there) and --sse-header."""
+    headers = [(k, v) for k, v in json.loads(os.environ.get(HEADERS_ENV, "[]"))]
+    for h in _opt(env, "sse_header") or []:
+        k, _, v = h.partition(":")
+        headers.append((k.strip(), v.strip()))
+    return headers
+
+
+def _secrets(env: Environment) -> tuple[str, ...]:
+    """Every value the verdict and report data must not hold: header values, URL tokens."""
+    classes = env.user_classes
+    headers = [h for c in classes for h in getattr(c, "request_headers", {}).items()]
+    return secret_values([*headers, *_given_headers(env)], (env.host or "") + (_path(env) or ""))
 
 
 def _run_info(env: Environment) -> dict[str, Any]:
@@ -541,7 +611,7 @@ def _run_info(env: Environment) -> dict[str, Any]:
         rate = sum(_P.arrival_rate_by_worker.values())
     classes = [c.__name__ for c in env.user_classes]
     return {
-        "target": (env.host or "") + (_opt(env, "sse_path") or ""),
+        "target": redact_url((env.host or "") + (_path(env) or "")),
         "scenario": ", ".join(classes),
         "duration_s": round(duration, 3),
         "arrival_rate": rate or None,

@@ -1,0 +1,79 @@
+"""Files a load run writes: atomically (readers never see half a file), secrets scrubbed.
+
+The Locust master writes the verdict and the report data with these when it quits -- perhaps
+because someone pressed Ctrl-C, which is exactly when a half-written file would be left.  The
+runner then scrubs Locust's own files (CSV, HTML, log), which quote failure messages a server
+may have filled with what it was sent.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness._redact import redact_text
+
+__all__ = ["scrub_file", "scrub_json", "write_bytes", "write_json"]
+
+
+def scrub_json(value: Any, secrets: Sequence[str]) -> Any:
+    """``value`` with every secret replaced in every string (keys included)."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if isinstance(value, list | tuple):
+        return [scrub_json(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {scrub_json(k, secrets): scrub_json(v, secrets) for k, v in value.items()}
+    return value
+
+
+def scrub_file(path: Path, secrets: Sequence[str]) -> bool:
+    """Replace every secret in the file -- as written, JSON-escaped and HTML-escaped, the forms
+    Locust's CSV and HTML report use; True if anything was replaced."""
+    data = path.read_bytes()
+    scrubbed = data
+    for form in _forms(secrets):
+        scrubbed = scrubbed.replace(form, b"[REDACTED]")
+    if scrubbed == data:
+        return False
+    write_bytes(path, scrubbed)
+    return True
+
+
+def _forms(secrets: Sequence[str]) -> list[bytes]:
+    forms = set()
+    for s in secrets:
+        if len(s) >= 4:
+            forms |= {
+                s,
+                json.dumps(s)[1:-1],
+                json.dumps(s, ensure_ascii=False)[1:-1],
+                html.escape(s),
+            }
+    return sorted((f.encode() for f in forms), key=len, reverse=True)
+
+
+def write_json(path: str | Path, value: Any, indent: int | None = 2) -> None:
+    """Write ``value`` as JSON, atomically."""
+    write_bytes(path, (json.dumps(value, indent=indent) + "\n").encode())
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; CI jobs upload these as artifacts
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
