@@ -158,3 +158,12 @@ def test_verdict_when_generator_saturated_then_warns() -> None:
     warnings = build_verdict(m, [], {"arrival_rate": 100, "duration_s": 1.0})["warnings"]
     assert any("CPU" in w for w in warnings)
     assert any("50.0 new streams/s of the 100/s" in w for w in warnings)
+
+
+def test_metrics_take_resets_in_place_so_an_open_streams_recorder_keeps_counting() -> None:
+    m = LoadMetrics()
+    gaps = m.dists["inter_event_ms"]  # what a stream's sink holds while the stream is open
+    gaps.record(3.0)
+    assert m.take()["dists"]["inter_event_ms"]["count"] == 1
+    gaps.record(4.0)  # after the worker's report, before the stream ends
+    assert m.take()["dists"]["inter_event_ms"]["count"] == 1
