@@ -14,8 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/stream-harness check examples/prefab_good.py:batch_process --inputs '{"items": [1, 2, 3]}'
-	$(BIN)/stream-harness check examples/prefab_buggy.py:batch_process --inputs '{"items": [1, 2, 3]}' || true
+	$(BIN)/stream-harness demo
 
 test: $(STAMP) check
 	$(BIN)/python -m pytest -q -m "not slow"
