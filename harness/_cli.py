@@ -101,13 +101,7 @@ def _build_parser() -> _Parser:
     )
     c.add_argument("--body", metavar="JSON", help="raw JSON request body (instead of --inputs)")
     c.add_argument("--format", choices=["text", "json"], default="text")
-    c.add_argument("--first-byte-timeout", type=_positive_float, default=10.0, metavar="S")
-    c.add_argument("--idle-timeout", type=_positive_float, default=30.0, metavar="S")
-    c.add_argument("--total-timeout", type=_positive_float, default=120.0, metavar="S")
-    c.add_argument("--max-events", type=_positive_int, default=DEFAULT_MAX_EVENTS, metavar="N")
-    c.add_argument(
-        "--max-event-bytes", type=_positive_int, default=DEFAULT_MAX_EVENT_BYTES, metavar="N"
-    )
+    add_stream_limit_options(c)
     c.add_argument(
         "--resume-after",
         type=_positive_int,
@@ -162,11 +156,7 @@ def _options(ns: argparse.Namespace) -> CheckOptions:
         _load_json("--body", ns.body)  # validate early, send as given
     return CheckOptions(
         contract=ns.contract,
-        max_event_bytes=ns.max_event_bytes,
-        max_events=ns.max_events,
-        first_byte_timeout=ns.first_byte_timeout,
-        idle_timeout=ns.idle_timeout,
-        total_timeout=ns.total_timeout,
+        **stream_limits(ns),
         resume_after=ns.resume_after,
         max_retry_wait=ns.max_retry_wait,
         method=ns.method.upper() if ns.method else None,
@@ -180,6 +170,39 @@ def _options(ns: argparse.Namespace) -> CheckOptions:
 def _read(ref: str) -> str:
     with open(ref[1:], encoding="utf-8") as f:
         return f.read()
+
+
+def add_stream_limit_options(p: argparse.ArgumentParser, per: str = "") -> None:
+    """The bounds of one stream, shared by every command that checks streams (the same flags,
+    defaults and meaning everywhere: they are public interface)."""
+    suffix = f" ({per})" if per else ""
+    p.add_argument(
+        "--first-byte-timeout", type=_positive_float, default=10.0, metavar="S",
+        help=f"seconds to the first byte of the response / the first item{suffix}",
+    )  # fmt: skip
+    p.add_argument(
+        "--idle-timeout", type=_positive_float, default=30.0, metavar="S",
+        help=f"longest silence between chunks / items{suffix}",
+    )  # fmt: skip
+    p.add_argument(
+        "--total-timeout", type=_positive_float, default=120.0, metavar="S",
+        help=f"bound on one stream{suffix}",
+    )  # fmt: skip
+    p.add_argument("--max-events", type=_positive_int, default=DEFAULT_MAX_EVENTS, metavar="N")
+    p.add_argument(
+        "--max-event-bytes", type=_positive_int, default=DEFAULT_MAX_EVENT_BYTES, metavar="N"
+    )
+
+
+def stream_limits(ns: argparse.Namespace) -> dict[str, Any]:
+    """The CheckOptions fields the stream-limit flags set."""
+    return {
+        "max_event_bytes": ns.max_event_bytes,
+        "max_events": ns.max_events,
+        "first_byte_timeout": ns.first_byte_timeout,
+        "idle_timeout": ns.idle_timeout,
+        "total_timeout": ns.total_timeout,
+    }
 
 
 def add_threshold_option(p: argparse.ArgumentParser) -> None:

@@ -25,18 +25,18 @@ from harness._cli import (
     EXIT_OK,
     EXIT_VIOLATION,
     _header,
-    _positive_float,
     _positive_int,
     add_report_options,
+    add_stream_limit_options,
     add_threshold_option,
     announce_report,
     report_dir,
+    stream_limits,
     thresholds,
 )
 from harness._options import CheckOptions
 from harness._rules import Severity, Violation
-from harness._session import DEFAULT_MAX_EVENTS, CheckResult
-from harness._sse import DEFAULT_MAX_EVENT_BYTES
+from harness._session import CheckResult
 
 if TYPE_CHECKING:  # the engine imports Hypothesis: only when the command runs
     from harness._proptest import Failure, FunctionReport, ManifestResult
@@ -99,15 +99,7 @@ def register(sub: Any) -> None:
     )
     m.add_argument("--format", choices=["text", "json"], default="text")
     m.add_argument("--color", choices=["auto", "always", "never"], default="auto")
-    m.add_argument(
-        "--first-byte-timeout", type=_positive_float, default=10.0, metavar="S", help="per example"
-    )
-    m.add_argument("--idle-timeout", type=_positive_float, default=30.0, metavar="S")
-    m.add_argument("--total-timeout", type=_positive_float, default=120.0, metavar="S")
-    m.add_argument("--max-events", type=_positive_int, default=DEFAULT_MAX_EVENTS, metavar="N")
-    m.add_argument(
-        "--max-event-bytes", type=_positive_int, default=DEFAULT_MAX_EVENT_BYTES, metavar="N"
-    )
+    add_stream_limit_options(m, per="per example")
     add_threshold_option(m)
     add_report_options(m, "manifest")
     m.set_defaults(run=_cmd_manifest)
@@ -123,11 +115,7 @@ def _cmd_manifest(ns: argparse.Namespace) -> int:
         raise UsageError("--header only applies with --url")
     options = CheckOptions(
         contract=ns.contract,
-        max_event_bytes=ns.max_event_bytes,
-        max_events=ns.max_events,
-        first_byte_timeout=ns.first_byte_timeout,
-        idle_timeout=ns.idle_timeout,
-        total_timeout=ns.total_timeout,
+        **stream_limits(ns),
         headers=tuple(ns.header),
         thresholds=thresholds(ns),
     )

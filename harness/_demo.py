@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 from harness._errors import HarnessError, UsageError
 from harness._gen import GeneratorWorker
 from harness._options import CheckOptions
-from harness._reports import Report, _atomic_write, check_report, manifest_report, write_report
+from harness._reports import Report, atomic_write, check_report, manifest_report, write_report
 from harness._resources import data_dir
 from harness._session import CheckResult
 
@@ -654,8 +654,8 @@ def write_index(result: DemoResult, directory: Path) -> None:
     """``index.html`` (self-contained: inline CSS, no script) and ``summary.json``."""
     directory.mkdir(parents=True, exist_ok=True)
     summary = json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n"
-    _atomic_write(directory / "summary.json", summary.encode())
-    _atomic_write(directory / "index.html", render_index(result).encode())
+    atomic_write(directory / "summary.json", summary.encode())
+    atomic_write(directory / "index.html", render_index(result).encode())
 
 
 _CSS = """

@@ -36,6 +36,7 @@ __all__ = [
     "Case",
     "Report",
     "StreamArtifact",
+    "atomic_write",
     "default_report_dir",
     "write_report",
 ]
@@ -123,7 +124,7 @@ def write_report(report: Report, directory: Path) -> list[Path]:
     written = []
     for name, data in files:
         path = directory / name
-        _atomic_write(path, data)
+        atomic_write(path, data)
         written.append(path)
     return written
 
@@ -371,7 +372,7 @@ def _scrub_bytes(data: bytes, secrets: Iterable[str]) -> bytes:
     return data
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

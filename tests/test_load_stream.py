@@ -216,3 +216,40 @@ def test_stream_timeline_when_long_then_bounded_and_every_event_counted() -> Non
     assert sum(n for _, n in r.arrivals) == sum(1 + i % 3 for i in range(10 * MAX_ARRIVALS + 3))
     assert r.arrivals[0] == (0.0, 1) and r.arrivals[-1][0] == 10 * MAX_ARRIVALS + 2
     assert [t for t, _ in r.arrivals] == sorted(t for t, _ in r.arrivals)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SO_TIMESTAMPNS is Linux's")
+def test_connection_when_read_late_then_arrival_is_the_kernel_stamp_not_the_read() -> None:
+    """With many streams the process reads sockets one after another; the kernel's receive
+    stamp keeps each read's arrival time at when its bytes came, not when it got its turn."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    sent: list[float] = []
+
+    def serve() -> None:
+        peer, _ = srv.accept()
+        time.sleep(0.05)
+        sent.append(time.monotonic())
+        peer.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
+        time.sleep(0.5)
+        peer.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    conn = Connection(parse_target(f"http://127.0.0.1:{srv.getsockname()[1]}/"), 5.0)
+    try:
+        assert conn.kernel_stamps
+        time.sleep(0.3)  # blocks the whole process: the bytes wait in the socket
+        read_at = time.monotonic()
+        assert conn.recv(5.0).startswith(b"HTTP/1.1 200")
+        assert conn.arrived is not None
+        assert abs(conn.arrived - sent[0]) < 0.01  # when sent, not when read (~0.25 s later)
+        assert read_at - conn.arrived > 0.2
+    finally:
+        conn.close()
+        thread.join(2)
+        srv.close()

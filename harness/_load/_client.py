@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket as _stdsocket
 import struct
+import time
 from typing import Final
 
 import gevent.socket  # type: ignore[import-untyped]
@@ -22,6 +23,23 @@ __all__ = ["RECV_BYTES", "Connection", "Target", "parse_target"]
 
 #: Bytes asked of one ``recv``.  recv returns what has arrived, up to this: never waits to fill.
 RECV_BYTES: Final = 256 * 1024
+
+
+#: Linux's SO_TIMESTAMPNS (and SCM_TIMESTAMPNS): Python's socket module does not name it.
+_SO_TIMESTAMPNS: Final = 35
+_ANCILLARY: Final = _stdsocket.CMSG_SPACE(16)
+
+
+def _kernel_arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive stamp (wall clock) moved onto the monotonic clock.  The offset is
+    read now, beside the stamp, so a wall clock slewed during a long run does not drift it."""
+    for level, kind, data in ancillary:
+        if level == _stdsocket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack("qq", data[:16])
+            offset = time.time() - time.monotonic()
+            stamp: float = sec + nsec / 1e9 - offset
+            return min(stamp, time.monotonic())
+    return None
 
 
 #: (host, port) -> address, resolved once per process: a load generator that asked DNS for
@@ -49,15 +67,31 @@ def _is_ip(host: str) -> bool:
 
 
 class Connection:
-    """A connected (TLS-wrapped for https) socket; ``recv`` honours a timeout in seconds."""
+    """A connected (TLS-wrapped for https) socket; ``recv`` honours a timeout in seconds.
+
+    On plain TCP (Linux) the kernel stamps each read with the time its bytes reached the socket
+    (``SO_TIMESTAMPNS``), and :attr:`arrived` gives it on the monotonic clock.  That is what
+    keeps timing honest when many streams' bytes land at once: the process reads the sockets
+    one after another, and without the kernel's stamp the last would be stamped when it got
+    its turn rather than when its bytes arrived.
+    """
 
     def __init__(self, target: Target, connect_timeout: float) -> None:
         sock = gevent.socket.create_connection(_address(target), timeout=connect_timeout)
         sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
+        self.kernel_stamps = False
         if target.tls:
             ctx = gevent.ssl.create_default_context()
-            sock = ctx.wrap_socket(sock, server_hostname=target.host)
+            sock = ctx.wrap_socket(sock, server_hostname=target.host)  # no recvmsg on TLS
+        else:
+            try:
+                sock.setsockopt(_stdsocket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                self.kernel_stamps = True
+            except OSError:
+                pass  # not Linux: stamp on return from recv
         self.sock = sock
+        #: When the bytes of the last ``recv`` arrived (monotonic clock), or None if unknown.
+        self.arrived: float | None = None
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -65,7 +99,11 @@ class Connection:
     def recv(self, timeout: float) -> bytes:
         """What has arrived (b"" at EOF); raises ``TimeoutError`` after ``timeout`` seconds."""
         self.sock.settimeout(max(timeout, 0.001))
-        data: bytes = self.sock.recv(RECV_BYTES)
+        if not self.kernel_stamps:
+            data: bytes = self.sock.recv(RECV_BYTES)
+            return data
+        data, ancillary, _flags, _addr = self.sock.recvmsg(RECV_BYTES, _ANCILLARY)
+        self.arrived = _kernel_arrival(ancillary)
         return data
 
     def close(self, abort: bool = False) -> None:

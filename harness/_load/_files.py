@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness._redact import redact_text
+from harness._reports import atomic_write
 
 __all__ = ["scrub_file", "scrub_json", "write_bytes", "write_json"]
 
@@ -66,14 +65,5 @@ def write_json(path: str | Path, value: Any, indent: int | None = 2) -> None:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; CI jobs upload these as artifacts
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically (temporary file, then rename), as every report file is."""
+    atomic_write(Path(path), data)

@@ -312,7 +312,7 @@ class _Stream:
         except BaseException:
             conn.close(abort=True)
             raise
-        at = clock()
+        at = getattr(conn, "arrived", None) or clock()  # the head's kernel receive stamp
         r = self.result
         if r.ttfb_ms is None:
             r.ttfb_ms = (at - r.start) * 1000.0
@@ -352,7 +352,7 @@ class _Stream:
         spec, clock, r = self.spec, self.clock, self.result
         decoder, sink, scanner = self.decoder, self.sink, self.scanner
         data = body
-        at = clock()
+        at = getattr(conn, "arrived", None) or clock()  # body bytes that came with the head
         while True:
             if data:
                 r.bytes += len(data)
@@ -375,7 +375,8 @@ class _Stream:
                 raise _Timeout(e.rule_id or "timeout.idle") from None
             except OSError:
                 return "end"  # reset by the server or a proxy: the rules say what was lost
-            at = clock()
+            # The kernel's receive stamp when the connection has one (see _client.Connection).
+            at = getattr(conn, "arrived", None) or clock()
             if not data:
                 reader.eof()
                 return "end"
