@@ -13,6 +13,7 @@ from harness._options import CheckOptions
 from harness._redact import redact_url, secret_values
 from harness._session import CheckResult
 from harness._thresholds import evaluate, metrics_from_check
+from harness._urls import http_url
 
 __all__ = ["TargetKind", "check", "classify_target"]
 
@@ -29,6 +30,7 @@ def classify_target(target: str) -> TargetKind:
     """Tell a URL, a ``module:function`` and a recorded ``.sse`` file apart."""
     low = target.lower()
     if low.startswith(("http://", "https://")):
+        http_url(target)
         return TargetKind.URL
     if "://" in target:
         scheme = target.split("://", 1)[0]

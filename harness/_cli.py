@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import shlex
 import sys
@@ -303,6 +304,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as e:  # a bug of ours: still one line, and the way to see more
+        if os.environ.get("STREAM_HARNESS_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"stream-harness: internal error: {type(e).__name__}: {e} (a bug in stream-harness; "
+            "set STREAM_HARNESS_DEBUG=1 for the traceback)\n"
+        )
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -108,11 +108,14 @@ def register(sub: Any) -> None:
 def _cmd_manifest(ns: argparse.Namespace) -> int:
     from harness._errors import UsageError
     from harness._proptest import run_manifest
+    from harness._urls import http_url
 
     if ns.module is None and ns.url is None:
         raise UsageError("give --module (src/main.py or a module name) or --url (the gateway)")
     if ns.header and ns.url is None:
         raise UsageError("--header only applies with --url")
+    if ns.url is not None:
+        http_url(ns.url, "--url")
     options = CheckOptions(
         contract=ns.contract,
         **stream_limits(ns),

@@ -14,7 +14,7 @@ CORE = [
     "_contract_fastpath", "_contract_order", "_contract_invariants", "_contract_pointer",
     "_contract_rules", "_prefab", "_schemas", "_thresholds",
 ]  # fmt: skip
-LEAVES = {"_errors", "_options", "_redact", "_resources"}
+LEAVES = {"_errors", "_options", "_redact", "_resources", "_urls"}
 IO_LIBRARIES = {
     "socket", "subprocess", "asyncio", "selectors", "httpx", "httpcore", "gevent", "locust",
     "geventhttpclient", "requests", "starlette", "uvicorn", "multiprocessing", "threading",

@@ -71,6 +71,10 @@ def test_check_json_verdict_has_exactly_the_public_shape() -> None:
     [
         (("check", "nope.sse"), "no such file: nope.sse"),
         (("check", "ftp://x/y"), "unsupported URL scheme"),
+        (("check", "http://[::1/x"), "invalid URL 'http://[::1/x': Invalid IPv6 URL"),
+        (("check", "http://h:99999/x"), "Port out of range"),
+        (("manifest", str(DATA / "good.sse"), "--url", "http://[::1"), "invalid --url"),
+        (("load", "http://[::1"), "invalid URL"),
         (("check", "what"), "cannot tell what 'what' is"),
         (("check", str(DATA / "good.sse"), "--contract", "prefob"), "did you mean 'prefab'"),
         (("check", "m.py:f", "--inputs", "{bad"), "--inputs is not valid JSON"),
@@ -159,3 +163,23 @@ def test_check_threshold_when_malformed_then_exit_2_one_line() -> None:
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1
     assert "ttfb_msec" in r.stderr
+
+
+def test_main_when_a_bug_raises_then_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The last resort: an exception nobody foresaw is still one line, not a traceback."""
+    import harness._cli as cli
+
+    def broken(ns: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "_cmd_rules", broken)
+    monkeypatch.delenv("STREAM_HARNESS_DEBUG", raising=False)
+    assert cli.main(["rules"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "internal error: RuntimeError: boom" in err and "STREAM_HARNESS_DEBUG=1" in err
+    monkeypatch.setenv("STREAM_HARNESS_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main(["rules"])

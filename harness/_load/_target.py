@@ -7,9 +7,8 @@ the user's process, can validate a URL without importing gevent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from harness._errors import UsageError
+from harness._urls import http_url
 
 __all__ = ["Target", "parse_target"]
 
@@ -35,13 +34,8 @@ class Target:
 
 def parse_target(url: str) -> Target:
     """Split an http(s) URL; raises UsageError for anything else."""
-    parts = urlsplit(url)
+    parts = http_url(url)
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"expected an http:// or https:// URL, got {url!r}")
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise UsageError(f"bad port in URL {url!r}") from None
+    port = parts.port or (443 if scheme == "https" else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(scheme, parts.hostname, port, path)
+    return Target(scheme, parts.hostname or "", port, path)
