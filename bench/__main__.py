@@ -22,8 +22,8 @@ import httpx_sse._decoders as peer
 import jsonschema
 
 from harness import SSEDecoder
-from harness._contracts import get_checker
-from harness._schemas import schema_validator
+from harness._contracts.registry import get_checker
+from harness._core.schemas import schema_validator
 
 CHUNK = 64 * 1024
 N_EVENTS = 200_000

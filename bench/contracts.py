@@ -22,7 +22,7 @@ import httpx_sse._decoders as peer
 import yaml
 
 from harness import SSEDecoder
-from harness._contracts import get_checker, load_contract
+from harness._contracts.registry import get_checker, load_contract
 
 __all__ = ["section_contracts"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from locust import HttpUser, constant, events, task
 
-from harness._schemas import schema_validator
+from harness._core.schemas import schema_validator
 
 VALIDATOR = schema_validator("prefab/event.schema.json")
 PATH = os.environ.get("NAIVE_PATH", "/stream")

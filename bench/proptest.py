@@ -30,17 +30,17 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from harness._gen import GeneratorWorker
-from harness._manifest import FunctionSpec, Manifest, load_manifest
-from harness._options import CheckOptions
-from harness._proptest import (
+from harness._contracts.manifest import FunctionSpec, Manifest, load_manifest
+from harness._core.options import CheckOptions
+from harness._core.schemas import schema_validator
+from harness._proptest.engine import (
     ExampleRun,
     FunctionStarted,
     inputs_strategy,
     json_text,
     run_manifest,
 )
-from harness._schemas import schema_validator
+from harness._runners.gen import GeneratorWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "examples" / "prefab-manifest.json"

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from harness._manifest import Manifest
-    from harness._options import CheckOptions
-    from harness._session import CheckResult
+    from harness._contracts.manifest import Manifest
+    from harness._core.options import CheckOptions
+    from harness._core.session import CheckResult
 
 __all__ = [
     "pytest_addoption",
@@ -108,8 +108,8 @@ def stream_manifest_path(pytestconfig: pytest.Config) -> Path:
 
 @pytest.fixture(scope="session")
 def stream_manifest(stream_manifest_path: Path) -> Manifest:
-    from harness._errors import UsageError
-    from harness._manifest import load_manifest
+    from harness._contracts.manifest import load_manifest
+    from harness._core.errors import UsageError
 
     try:
         manifest, found = load_manifest(stream_manifest_path)
@@ -129,8 +129,8 @@ def stream_contract(pytestconfig: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def stream_options(pytestconfig: pytest.Config, stream_contract: str) -> CheckOptions:
-    from harness._cli import _header
-    from harness._options import CheckOptions
+    from harness._cli.main import _header
+    from harness._core.options import CheckOptions
 
     total: float = pytestconfig.getoption("--stream-timeout")
     try:
@@ -153,8 +153,8 @@ def stream_check(stream_url: str, stream_options: CheckOptions) -> Callable[...,
     (``resume_after=2``, ``total_timeout=5``...).  An unreachable target fails the test."""
     import dataclasses
 
-    from harness._check import check
-    from harness._errors import TargetUnreachable
+    from harness._core.errors import TargetUnreachable
+    from harness._runners.check import check
 
     def run(function: str, inputs: dict[str, Any] | None = None, **options: Any) -> CheckResult:
         opts = dataclasses.replace(stream_options, inputs=inputs or {}, **options)

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-import harness._gen  # noqa: F401  (registers the gen.* rules the gateway's codes map to)
-from harness._errors import UsageError
-from harness._gateway_codes import GatewayCodes
-from harness._manifest import FunctionSpec, load_manifest
-from harness._proptest import FunctionReport, simplest_value
-from harness._rules import Violation
+import harness._runners.gen  # noqa: F401  (registers the gen.* rules the gateway's codes map to)
+from harness._contracts.gateway_codes import GatewayCodes
+from harness._contracts.manifest import FunctionSpec, load_manifest
+from harness._core.errors import UsageError
+from harness._core.rules import Violation
+from harness._proptest.engine import FunctionReport, simplest_value
 
 __all__ = [
     "GatewayCodes",

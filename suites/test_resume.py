@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from harness._contracts import get_checker
-from harness._errors import TargetUnreachable
-from harness._http import run_url
-from harness._manifest import FunctionSpec
-from harness._options import CheckOptions
-from harness._proptest import simplest_value
-from harness._session import CheckResult
+from harness._contracts.manifest import FunctionSpec
+from harness._contracts.registry import get_checker
+from harness._core.errors import TargetUnreachable
+from harness._core.options import CheckOptions
+from harness._core.session import CheckResult
+from harness._proptest.engine import simplest_value
+from harness._runners.http import run_url
 from suites._support import GatewayCodes, describe, rich_value
 
 pytestmark = pytest.mark.timeout(300)

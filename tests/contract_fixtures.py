@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from harness._contracts import get_checker
-from harness._session import CheckResult, StreamSession
-from harness._sse import SSEEvent
+from harness._contracts.registry import get_checker
+from harness._core.session import CheckResult, StreamSession
+from harness._core.sse import SSEEvent
 
 __all__ = [
     "DONE",

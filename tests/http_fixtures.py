@@ -12,8 +12,8 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
-from harness._rules import Violation
-from harness._sse import SSEEvent
+from harness._core.rules import Violation
+from harness._core.sse import SSEEvent
 
 __all__ = ["FakeRecordingChecker", "closed_port", "serving"]
 

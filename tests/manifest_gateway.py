@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from harness._manifest import Manifest
+from harness._contracts.manifest import Manifest
 
 __all__ = ["ManifestGatewayApp", "import_file"]
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from harness._assert import assert_conforms, assert_conforms_async
-from harness._errors import UsageError
-from harness._gateway import load_module
-from harness._rules import Severity
-from harness._sse import SSEEvent
+from harness._core.errors import UsageError
+from harness._core.rules import Severity
+from harness._core.sse import SSEEvent
+from harness._gateway.server import load_module
+from harness._runners.inprocess import assert_conforms, assert_conforms_async
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -169,7 +169,7 @@ def test_main_when_a_bug_raises_then_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The last resort: an exception nobody foresaw is still one line, not a traceback."""
-    import harness._cli as cli
+    import harness._cli.main as cli
 
     def broken(ns: object) -> int:
         raise RuntimeError("boom")

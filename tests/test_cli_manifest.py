@@ -17,9 +17,9 @@ import pytest
 from http_fixtures import closed_port, serving
 from manifest_gateway import ManifestGatewayApp
 
-from harness._cli_manifest import _ProgressDisplay
-from harness._manifest import load_manifest
-from harness._proptest import ExampleRun, FunctionFinished, FunctionReport, FunctionStarted
+from harness._cli.manifest import _ProgressDisplay
+from harness._contracts.manifest import load_manifest
+from harness._proptest.engine import ExampleRun, FunctionFinished, FunctionReport, FunctionStarted
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "examples" / "prefab-manifest.json"

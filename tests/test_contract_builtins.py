@@ -25,9 +25,9 @@ from contract_fixtures import (
     summary,
 )
 
-from harness._contracts import builtin_contract, contract_names, get_checker
-from harness._rules import CATALOG, Severity
-from harness._sse import SSEEvent
+from harness._contracts.registry import builtin_contract, contract_names, get_checker
+from harness._core.rules import CATALOG, Severity
+from harness._core.sse import SSEEvent
 
 USAGE_ASKED = {"model": "m", "stream": True, "stream_options": {"include_usage": True}}
 USAGE_NOT_ASKED = {"model": "m", "stream": True}

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from contract_fixtures import to_events
 
-from harness._contract_engine import NO_VIOLATIONS, ContractEngine
-from harness._contract_file import Contract, compile_contract
-from harness._contracts import get_checker
-from harness._sse import SSEEvent
+from harness._contracts.engine import NO_VIOLATIONS, ContractEngine
+from harness._contracts.file import Contract, compile_contract
+from harness._contracts.registry import get_checker
+from harness._core.sse import SSEEvent
 
 
 def compiled(**doc: Any) -> Contract:

@@ -1,6 +1,6 @@
 """The compiled fast path never accepts what its JSON Schema rejects, and accepts the examples.
 
-``harness._contract_fastpath`` translates JSON Schemas into pydantic-core validators; the
+``harness._contracts.fastpath`` translates JSON Schemas into pydantic-core validators; the
 translation must only ever be *stricter* than ``jsonschema`` (a stricter fast path costs time,
 a laxer one a wrong verdict).  Hypothesis throws JSON values at a zoo of schemas that use every
 keyword the translation understands, and some it must give up on.
@@ -19,9 +19,9 @@ from pydantic_core import SchemaValidator, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from harness._contract_fastpath import compile_schema
-from harness._contracts import builtin_contract, contract_names
-from harness._schemas import load_schema, registry, resources
+from harness._contracts.fastpath import compile_schema
+from harness._contracts.registry import builtin_contract, contract_names
+from harness._core.schemas import load_schema, registry, resources
 
 DEFS = {
     "$id": "https://example.test/defs.json",

@@ -15,11 +15,11 @@ import pytest
 import yaml
 from contract_fixtures import check_events
 
-from harness._contract_file import load_contract_file
-from harness._contracts import get_checker, load_contract
-from harness._errors import UsageError
-from harness._session import StreamSession
-from harness._sse import SSEEvent
+from harness._contracts.file import load_contract_file
+from harness._contracts.registry import get_checker, load_contract
+from harness._core.errors import UsageError
+from harness._core.session import StreamSession
+from harness._core.sse import SSEEvent
 
 EXE = Path(sys.executable).parent / "stream-harness"
 
@@ -302,7 +302,7 @@ def test_get_checker_when_path_missing_or_wrong_suffix_then_usage_error(tmp_path
 def test_contract_schema_when_builtin_files_checked_then_they_validate() -> None:
     from jsonschema import Draft202012Validator
 
-    from harness._schemas import load_schema, schemas_dir
+    from harness._core.schemas import load_schema, schemas_dir
 
     schema = load_schema("contract.schema.json")
     Draft202012Validator.check_schema(schema)
@@ -324,9 +324,9 @@ def test_builtin_contracts_when_installed_as_wheel_then_found_in_packaged_data(
     )
     shutil.copytree(root / "schemas", tmp_path / "harness" / "_data" / "schemas")
     code = (
-        "from harness._contracts import contract_names, get_checker;"
-        "from harness._schemas import schemas_dir;"
-        "from harness._sse import SSEEvent;"
+        "from harness._contracts.registry import contract_names, get_checker;"
+        "from harness._core.schemas import schemas_dir;"
+        "from harness._core.sse import SSEEvent;"
         "print(schemas_dir());"
         "print(','.join(contract_names()));"
         "c = get_checker('openai-chat');"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness._contract_order import MAX_STATES, OrderError, compile_order
+from harness._contracts.order import MAX_STATES, OrderError, compile_order
 
 PREFAB = "start (progress | content)* (done | error)"
 

@@ -17,13 +17,13 @@ import pytest
 import yaml
 from contract_fixtures import check_events
 
-from harness._contract_invariants import ENTRY_POINT_GROUP
-from harness._contracts import load_contract
-from harness._errors import UsageError
-from harness._rules import CATALOG
+from harness._contracts.invariants import ENTRY_POINT_GROUP
+from harness._contracts.registry import load_contract
+from harness._core.errors import UsageError
+from harness._core.rules import CATALOG
 
 PLUGIN = '''
-from harness._rules import Severity, rule, violation
+from harness._core.rules import Severity, rule, violation
 
 
 @rule("acme.no-shouting", Severity.WARNING, "A text field is written in capitals.")

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 
 import harness._catalog  # noqa: F401  (every rule registered, for violation())
-from harness._demo import caught_bugs, judge_buggy, judge_good, judge_load
-from harness._proptest import Failure, FunctionReport, ManifestResult
-from harness._rules import violation
-from harness._session import CheckResult, Timing
+from harness._cli.tour import caught_bugs, judge_buggy, judge_good, judge_load
+from harness._core.rules import violation
+from harness._core.session import CheckResult, Timing
+from harness._proptest.engine import Failure, FunctionReport, ManifestResult
 
 EXE = Path(sys.executable).parent / "stream-harness"
 EXAMPLES = Path(__file__).parent.parent / "examples"

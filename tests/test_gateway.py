@@ -16,19 +16,19 @@ import pytest
 from gateway_fixtures import EXE, MANIFEST, serve
 from http_fixtures import serving
 
-from harness._gateway import (
+from harness._contracts.manifest import Manifest, load_manifest
+from harness._contracts.prefab import PrefabChecker
+from harness._core.options import CheckOptions
+from harness._core.session import CheckResult
+from harness._core.sse import SSEDecoder, SSEEvent
+from harness._gateway.server import (
     NOT_AN_ITERATOR_CODE,
     NOT_SERIALIZABLE_CODE,
     RAISED_CODE,
     GatewayOptions,
     build_app,
 )
-from harness._http import run_url
-from harness._manifest import Manifest, load_manifest
-from harness._options import CheckOptions
-from harness._prefab import PrefabChecker
-from harness._session import CheckResult
-from harness._sse import SSEDecoder, SSEEvent
+from harness._runners.http import run_url
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness._errors import TargetLoadError
-from harness._gen import GeneratorWorker, run_generator
-from harness._options import CheckOptions
-from harness._rules import CATALOG, Violation
-from harness._session import CheckResult
-from harness._sse import SSEEvent
+from harness._core.errors import TargetLoadError
+from harness._core.options import CheckOptions
+from harness._core.rules import CATALOG, Violation
+from harness._core.session import CheckResult
+from harness._core.sse import SSEEvent
+from harness._runners.gen import GeneratorWorker, run_generator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -476,7 +476,7 @@ def test_prefab_good_when_run_then_no_generator_problems(
 def test_prefab_good_when_checked_by_prefab_contract_then_ok(
     worker: GeneratorWorker, fn: str, inputs: dict[str, Any]
 ) -> None:
-    prefab = pytest.importorskip("harness._prefab")
+    prefab = pytest.importorskip("harness._contracts.prefab")
     target = f"{EXAMPLES / 'prefab_good.py'}:{fn}"
     result = worker.run(target, inputs, options(), prefab.PrefabChecker())
     assert result.ok, result.violations
@@ -510,7 +510,7 @@ def test_prefab_buggy_when_happy_path_then_no_generator_problems(worker: Generat
 def test_gen_when_item_over_max_event_bytes_then_sse_event_too_large(
     worker: GeneratorWorker,
 ) -> None:
-    from harness._prefab import PrefabChecker
+    from harness._contracts.prefab import PrefabChecker
 
     target = f"{FAKES}:yields_big_content"
     result = worker.run(target, {"size": 5000}, options(max_event_bytes=1024), PrefabChecker())

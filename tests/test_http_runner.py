@@ -17,14 +17,15 @@ from http_fixtures import FakeRecordingChecker, closed_port, serving
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness._errors import TargetUnreachable, UsageError
-from harness._http import run_url, timing_buffered
-from harness._options import CheckOptions
-from harness._prefab import PrefabChecker
-from harness._resume import ResumeTracker
-from harness._rules import CATALOG, Severity
-from harness._session import CheckResult, ContractChecker
-from harness._sse import SSEDecoder
+from harness._contracts.prefab import PrefabChecker
+from harness._core.errors import TargetUnreachable, UsageError
+from harness._core.http_rules import timing_buffered
+from harness._core.options import CheckOptions
+from harness._core.resume import ResumeTracker
+from harness._core.rules import CATALOG, Severity
+from harness._core.session import CheckResult, ContractChecker
+from harness._core.sse import SSEDecoder
+from harness._runners.http import run_url
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -20,7 +20,7 @@ from http_fixtures import closed_port
 from load_fixtures import LoadServer, running
 
 RUN_TIMEOUT = 90
-EXE = [sys.executable, "-m", "harness._cli"]
+EXE = [sys.executable, "-m", "harness._cli.main"]
 
 
 @pytest.fixture(scope="module")

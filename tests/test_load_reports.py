@@ -23,15 +23,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from load_fixtures import LoadServer, running
 
-from harness._cli import main
+from harness._cli.main import main
+from harness._core.rules import violation
 from harness._load._capture import MAX_CAPTURES, PER_RULES, ReportData, Sampler, Series
 from harness._load._files import scrub_file
 from harness._load._report import load_cases, load_report, ticks
 from harness._load._runner import LoadOptions, locust_argv
 from harness._load._stream import StreamResult
-from harness._rules import violation
 
-EXE = [sys.executable, "-m", "harness._cli"]
+EXE = [sys.executable, "-m", "harness._cli.main"]
 RUN_TIMEOUT = 90
 CANARY = "CANARY-5d1e8b2a-secret"
 ARTIFACTS = {"summary.json", "junit.xml", "summary.md", "report.html"}

@@ -162,8 +162,8 @@ def test_stream_when_refused_then_error_not_violation() -> None:
 def test_stream_when_captured_then_raw_bytes_reproduce_and_timeline_counts_every_event(
     server: tuple[str, LoadServer],
 ) -> None:
-    from harness._prefab import PrefabChecker
-    from harness._session import StreamSession
+    from harness._contracts.prefab import PrefabChecker
+    from harness._core.session import StreamSession
 
     base, _ = server
     sink = Sink2()

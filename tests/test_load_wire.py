@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness._core.rules import Severity, Violation
+from harness._core.thresholds import parse_threshold
 from harness._load._metrics import LoadMetrics
 from harness._load._stream import SentScanner
 from harness._load._verdict import build_verdict, render_table
 from harness._load._wire import Framing, ProtocolError, ResponseReader, build_request
-from harness._rules import Severity, Violation
-from harness._thresholds import parse_threshold
 
 BODY = b"id: 1\ndata: {}\n\n" * 5
 

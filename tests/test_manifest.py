@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from harness._errors import TargetLoadError, UsageError
-from harness._gen import GeneratorWorker
-from harness._manifest import (
+from harness._contracts.manifest import (
     FunctionInfo,
     Manifest,
     ParamInfo,
     load_manifest,
     match_functions,
 )
-from harness._rules import CATALOG, Severity
+from harness._core.errors import TargetLoadError, UsageError
+from harness._core.rules import CATALOG, Severity
+from harness._runners.gen import GeneratorWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_MANIFEST = ROOT / "examples" / "prefab-manifest.json"

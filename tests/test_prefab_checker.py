@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from harness._prefab import _NO_VIOLATIONS, EVENT_TYPES, PrefabChecker
-from harness._rules import CATALOG, Severity, Violation
-from harness._session import ContractChecker, StreamSession
-from harness._sse import SSEEvent
+from harness._contracts.prefab import _NO_VIOLATIONS, EVENT_TYPES, PrefabChecker
+from harness._core.rules import CATALOG, Severity, Violation
+from harness._core.session import ContractChecker, StreamSession
+from harness._core.sse import SSEEvent
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 START: dict[str, Any] = {"type": "start"}

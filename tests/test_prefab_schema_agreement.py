@@ -27,9 +27,15 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
-from harness._prefab import _COUNTERS, _NO_VIOLATIONS, SCHEMA, PrefabChecker, _validate_json
-from harness._schemas import load_schema, registry, schema_validator, schemas_dir
-from harness._sse import SSEEvent
+from harness._contracts.prefab import (
+    _COUNTERS,
+    _NO_VIOLATIONS,
+    SCHEMA,
+    PrefabChecker,
+    _validate_json,
+)
+from harness._core.schemas import load_schema, registry, schema_validator, schemas_dir
+from harness._core.sse import SSEEvent
 
 #: The rules that judge one event on its own (the rest judge order and relations).
 EVENT_LEVEL = {"event.schema", "event.unknown-type", "progress.bounds", "sse.data-not-json"}
@@ -280,12 +286,15 @@ def test_registry_when_built_then_holds_every_prefab_schema_by_id() -> None:
 def test_schemas_dir_when_installed_as_wheel_then_uses_packaged_data(tmp_path: Path) -> None:
     # The wheel layout: pyproject force-includes schemas/ as harness/_data/schemas.
     package = tmp_path / "harness"
-    package.mkdir()
+    (package / "_core").mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    shutil.copy(Path(__file__).parent.parent / "harness" / "_schemas.py", package)
+    (package / "_core" / "__init__.py").write_text("")
+    shutil.copy(
+        Path(__file__).parent.parent / "harness" / "_core" / "schemas.py", package / "_core"
+    )
     shutil.copytree(Path(str(schemas_dir())), package / "_data" / "schemas")
     code = (
-        "from harness._schemas import schemas_dir, schema_validator as v;"
+        "from harness._core.schemas import schemas_dir, schema_validator as v;"
         "print(schemas_dir());"
         "print(v('prefab/event.schema.json').is_valid({'type': 'content', 'data': 1}))"
     )

@@ -17,12 +17,12 @@ from hypothesis import given, settings
 from jsonschema import Draft202012Validator
 from manifest_gateway import ManifestGatewayApp
 
-from harness._cli import main as cli_main
-from harness._errors import TargetLoadError, TargetUnreachable, UsageError
-from harness._gen import GeneratorWorker
-from harness._manifest import load_manifest
-from harness._options import CheckOptions
-from harness._proptest import (
+from harness._cli.main import main as cli_main
+from harness._contracts.manifest import load_manifest
+from harness._core.errors import TargetLoadError, TargetUnreachable, UsageError
+from harness._core.options import CheckOptions
+from harness._core.rules import CATALOG, Severity
+from harness._proptest.engine import (
     FunctionReport,
     ManifestResult,
     inputs_strategy,
@@ -31,7 +31,7 @@ from harness._proptest import (
     run_manifest,
     strategy_for,
 )
-from harness._rules import CATALOG, Severity
+from harness._runners.gen import GeneratorWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "examples" / "prefab-manifest.json"
@@ -592,7 +592,7 @@ def test_http_when_url_has_name_placeholder_then_used_as_template() -> None:
 
 
 def test_http_when_reference_gateway_then_good_conforms_and_buggy_fails() -> None:
-    gateway = pytest.importorskip("harness._gateway")
+    gateway = pytest.importorskip("harness._gateway.server")
     manifest = manifest_value()
     with serving(gateway.build_app(manifest, str(GOOD))) as base:
         good = run_manifest(

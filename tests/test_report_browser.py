@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import harness._catalog  # noqa: F401  (registers every rule)
-from harness import _svg
-from harness._reports import Case, Plot, Report, StreamArtifact, check_report, write_report
-from harness._rules import violation
-from harness._session import CheckResult, Timing, TranscriptEntry
+from harness._core.rules import violation
+from harness._core.session import CheckResult, Timing, TranscriptEntry
+from harness._report import svg as _svg
+from harness._report.model import Case, Plot, Report, StreamArtifact, check_report, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

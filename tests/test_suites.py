@@ -166,7 +166,7 @@ def test_suites_when_no_target_given_then_every_test_skipped_with_the_reason(
 # -- the plugin's fixtures in a user's own tests ------------------------------------------------
 
 USER_TEST = """
-from harness._manifest import Manifest
+from harness._contracts.manifest import Manifest
 
 
 def test_batch(stream_check, stream_manifest: Manifest, stream_contract: str) -> None:

@@ -7,7 +7,7 @@ from xml.etree import ElementTree as ET
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import _svg
+from harness._report import svg as _svg
 
 values = st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), max_size=50)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness._errors import UsageError
-from harness._thresholds import evaluate, parse_threshold, percentile
+from harness._core.errors import UsageError
+from harness._core.thresholds import evaluate, parse_threshold, percentile
 
 
 @pytest.mark.parametrize(

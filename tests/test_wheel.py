@@ -94,8 +94,8 @@ def test_wheel_when_built_then_it_holds_every_module_and_the_shipped_data(wheel:
     }
     assert shipped <= names, sorted(shipped - names)
     for needed in (
-        "harness/_demo.py",
-        "harness/_cli_demo.py",
+        "harness/_cli/tour.py",
+        "harness/_cli/demo.py",
         "harness/_load/locustfile.py",
         "harness/_pytest_plugin.py",
         "suites/__init__.py",
@@ -117,7 +117,7 @@ def test_wheel_when_built_then_it_declares_the_command_and_the_pytest_plugin(whe
         text = z.read(path).decode()
     points = configparser.ConfigParser()
     points.read_string(text)
-    assert points["console_scripts"]["stream-harness"] == "harness._cli:main"
+    assert points["console_scripts"]["stream-harness"] == "harness._cli.main:main"
     assert points["pytest11"]["stream_harness"] == "harness._pytest_plugin"
 
 
@@ -130,7 +130,7 @@ def test_installed_wheel_when_imported_then_everything_resolves_inside_the_venv(
     code = (
         "import json, importlib.util, harness\n"
         "from importlib.metadata import entry_points\n"
-        "from harness._resources import data_dir\n"
+        "from harness._core.resources import data_dir\n"
         "print(json.dumps({'harness': harness.__file__,"
         " 'suites': importlib.util.find_spec('suites').origin,"
         " 'data': [str(data_dir(n)) for n in ('examples', 'loadtests', 'schemas')],"

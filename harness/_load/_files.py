@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness._redact import redact_text
-from harness._reports import atomic_write
+from harness._core.redact import redact_text
+from harness._report.model import atomic_write
 
 __all__ = ["scrub_file", "scrub_json", "write_bytes", "write_json"]
 

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
-from harness._rules import Violation
+from harness._core.rules import Violation
 
 __all__ = ["DIST_METRICS", "PERCENTILES", "Dist", "LoadMetrics"]
 

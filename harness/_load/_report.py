@@ -1,4 +1,4 @@
-"""The report of a load run: a :class:`harness._reports.Report` from the verdict and the report
+"""The report of a load run: a :class:`harness._report.model.Report` from the verdict and the report
 data the Locust master wrote (``_capture.ReportData``, ``--sse-report-data``).
 
     cases    one per threshold, one per rule broken under load, one for streams that got no
@@ -22,12 +22,11 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import harness._catalog  # noqa: F401  (every rule's explanation, for the page)
-from harness import _svg
-from harness._contracts import get_checker
-from harness._reports import Case, Plot, Report, StreamArtifact
-from harness._rules import Severity, Violation
-from harness._session import CheckResult, StreamSession, Timing
+from harness._contracts.registry import get_checker
+from harness._core.rules import Severity, Violation
+from harness._core.session import CheckResult, StreamSession, Timing
+from harness._report import svg as _svg
+from harness._report.model import Case, Plot, Report, StreamArtifact
 
 from ._capture import SAMPLE
 from ._metrics import DIST_METRICS, Dist

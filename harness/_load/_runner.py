@@ -8,7 +8,7 @@ live stats and signal handling come for free; and the run is *exactly* what ``lo
 loadtests/...`` does, so the CLI and plain Locust cannot drift apart.  The cost is a second or
 so of start-up.  Our metrics travel inside Locust (worker reports); the master writes the verdict
 JSON and the report data into the report directory and sets the exit code, which this side maps
-to ours; then this side writes the report (``_report.py``, ``harness._reports``).
+to ours; then this side writes the report (``_report.py``, ``harness._report.model``).
 
 Header values and the URL's path and query go to the subprocess in the environment
 (``STREAM_HARNESS_HEADERS``, ``STREAM_HARNESS_PATH``), not on its command line, where ``ps``
@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-from harness._errors import HarnessError, TargetUnreachable, UsageError
-from harness._redact import redact_text, redact_url, secret_values
-from harness._reports import write_report
-from harness._thresholds import parse_threshold
+from harness._core.errors import HarnessError, TargetUnreachable, UsageError
+from harness._core.redact import redact_text, redact_url, secret_values
+from harness._core.thresholds import parse_threshold
+from harness._report.model import write_report
 
 from ._files import scrub_file, scrub_json, write_json
 from ._metrics import LoadMetrics

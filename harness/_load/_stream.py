@@ -34,9 +34,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol, overload
 
-from harness._contracts import get_checker
-from harness._errors import UsageError
-from harness._http import (
+from harness._contracts.registry import get_checker
+from harness._core.errors import UsageError
+from harness._core.http_rules import (
     http_cache_control,
     http_content_type,
     http_status,
@@ -45,11 +45,11 @@ from harness._http import (
     timeout_total,
     timing_buffered,
 )
-from harness._resume import ResumingChecker, resume_unreachable
-from harness._rules import Violation, violation
-from harness._session import ContractChecker, sse_truncated
-from harness._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
-from harness._thresholds import CONTENT_KINDS
+from harness._core.resume import ResumingChecker, resume_unreachable
+from harness._core.rules import Violation, violation
+from harness._core.session import ContractChecker, sse_truncated
+from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
+from harness._core.thresholds import CONTENT_KINDS
 
 from ._wire import ProtocolError, ResponseReader, build_request
 

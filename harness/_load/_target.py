@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness._urls import http_url
+from harness._core.urls import http_url
 
 __all__ = ["Target", "parse_target"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from harness._thresholds import Threshold, evaluate
+from harness._core.thresholds import Threshold, evaluate
 
 from ._metrics import DIST_METRICS, LoadMetrics
 

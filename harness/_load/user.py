@@ -50,10 +50,10 @@ from locust import User, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness._contracts import get_checker
-from harness._errors import UsageError
-from harness._redact import redact_url, secret_values
-from harness._thresholds import parse_threshold
+from harness._contracts.registry import get_checker
+from harness._core.errors import UsageError
+from harness._core.redact import redact_url, secret_values
+from harness._core.thresholds import parse_threshold
 
 from ._capture import Budget, ReportData
 from ._client import Connection, Target, parse_target

@@ -1,0 +1,178 @@
+"""``stream-harness load URL``: a Locust load test of a streaming endpoint, gated on thresholds.
+
+Exit codes as everywhere: 0 every threshold holds (with none given: no stream failed), 1 a
+threshold missed, 2 usage, 3 the target unreachable, 130 interrupted (Ctrl-C).  ``--format json``
+prints the verdict (``harness/_load/_verdict.py`` documents its shape; after Ctrl-C it carries
+``"incomplete": true``); text prints the final table.  Locust's live stats go to stderr on a
+terminal, else to ``<report dir>/locust.log``.  The report (summary.json, junit.xml, summary.md,
+report.html, failing streams' .sse) goes into the report directory, named on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness._cli.main import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_VIOLATION,
+    _header,
+    _load_json,
+    _positive_float,
+    _positive_int,
+    announce_report,
+)
+from harness._core.errors import UsageError
+
+__all__ = ["register"]
+
+
+def _duration(text: str) -> float:
+    from harness._load._runner import parse_duration
+
+    try:
+        return parse_duration(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--run-time: ")) from None
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "load",
+        help="load-test a streaming endpoint with Locust, gated on thresholds",
+        description="Stream URL from many clients at once (Locust), check every stream against "
+        "the contract, and report TTFB, event timing, throughput and failures. Exit 0 all "
+        "thresholds hold, 1 a threshold missed, 2 usage error, 3 target unreachable.",
+    )
+    p.add_argument("url", help="the streaming endpoint, https://…/invoke/fn")
+    p.add_argument(
+        "--users", type=_positive_int, default=10, help="concurrent streams (closed loop)"
+    )
+    p.add_argument(
+        "--spawn-rate", type=_positive_float, metavar="N", help="users started per second"
+    )
+    p.add_argument("--run-time", type=_duration, default=30.0, metavar="T", help="30s, 2m, 1h30m")
+    p.add_argument(
+        "--arrival-rate",
+        type=_positive_float,
+        metavar="R",
+        help="open loop: start R new streams per second whatever the target's speed",
+    )
+    p.add_argument(
+        "--max-inflight",
+        type=_positive_int,
+        default=5000,
+        metavar="N",
+        help="open loop: most streams open at once; later arrivals are dropped and counted",
+    )
+    p.add_argument(
+        "--processes", type=_positive_int, default=1, metavar="N", help="Locust worker processes"
+    )
+    p.add_argument("--inputs", metavar="JSON", help='POSTed as {"inputs": …}; @file reads a file')
+    p.add_argument("--body", metavar="JSON", help="raw JSON request body (instead of --inputs)")
+    p.add_argument("--method", help="HTTP method (default: POST with --inputs/--body, else GET)")
+    p.add_argument(
+        "--header", action="append", type=_header, default=[], metavar="'K: V'", help="repeatable"
+    )
+    p.add_argument("--contract", default="prefab", help="contract to check (default: prefab)")
+    p.add_argument(
+        "--reconnect-after",
+        type=_positive_int,
+        metavar="K",
+        help="reconnect scenario: drop after K events, resume with Last-Event-ID",
+    )
+    p.add_argument(
+        "--abandon-after",
+        type=_positive_int,
+        metavar="K",
+        help="abandon scenario: clients vanish after 1..K events for --storm-seconds",
+    )
+    p.add_argument("--storm-seconds", type=_positive_float, metavar="S", help="default 5")
+    p.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="a gate, e.g. 'ttfb_ms.p95<800', 'failure_rate<0.01', 'events_per_s>20' (repeatable)",
+    )
+    p.add_argument(
+        "--report-dir",
+        type=Path,
+        metavar="DIR",
+        help="report and Locust's files (default: reports/<timestamp>-load-<scenario>/)",
+    )
+    p.add_argument("--first-byte-timeout", type=_positive_float, default=10.0, metavar="S")
+    p.add_argument("--idle-timeout", type=_positive_float, default=30.0, metavar="S")
+    p.add_argument("--total-timeout", type=_positive_float, default=120.0, metavar="S")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(run=_cmd_load)
+
+
+def _cmd_load(ns: argparse.Namespace) -> int:
+    from harness._contracts.registry import get_checker
+    from harness._core.thresholds import parse_threshold
+    from harness._load._runner import LoadInterrupted, LoadOptions, run_load
+
+    for text in ns.threshold:
+        parse_threshold(text)  # a bad gate is a usage error before anything runs
+    get_checker(ns.contract)
+    if ns.reconnect_after is not None and ns.abandon_after is not None:
+        raise UsageError("give either --reconnect-after or --abandon-after, not both")
+    if ns.arrival_rate is not None and ns.abandon_after is not None:
+        raise UsageError("--abandon-after runs closed loop: drop --arrival-rate")
+    inputs = None
+    if ns.inputs is not None:
+        inputs = _load_json("--inputs", ns.inputs)
+        if not isinstance(inputs, dict):
+            raise UsageError(f"--inputs must be a JSON object, got {type(inputs).__name__}")
+    if ns.inputs is not None and ns.body is not None:
+        raise UsageError("give either --inputs or --body, not both")
+    body = None
+    if ns.body is not None:
+        body = json.dumps(_load_json("--body", ns.body))
+    options = LoadOptions(
+        url=ns.url,
+        users=ns.users,
+        spawn_rate=ns.spawn_rate,
+        run_time_s=ns.run_time,
+        arrival_rate=ns.arrival_rate,
+        max_inflight=ns.max_inflight,
+        processes=ns.processes,
+        method=ns.method.upper() if ns.method else None,
+        inputs=inputs,
+        body=body,
+        headers=tuple(ns.header),
+        contract=ns.contract,
+        reconnect_after=ns.reconnect_after,
+        abandon_after=ns.abandon_after,
+        storm_seconds=ns.storm_seconds,
+        thresholds=tuple(ns.threshold),
+        report_dir=ns.report_dir,
+        first_byte_timeout=ns.first_byte_timeout,
+        idle_timeout=ns.idle_timeout,
+        total_timeout=ns.total_timeout,
+    )
+    try:
+        verdict, run_dir = run_load(options, live=sys.stderr.isatty())
+    except LoadInterrupted as e:
+        _print(ns.format, {**e.verdict, "incomplete": True}, e.run_dir)
+        return EXIT_INTERRUPTED
+    _print(ns.format, verdict, run_dir)
+    return EXIT_OK if verdict["ok"] else EXIT_VIOLATION
+
+
+def _print(fmt: str, verdict: dict[str, Any], run_dir: Path) -> None:
+    from harness._load._verdict import render_table
+
+    if fmt == "json":
+        sys.stdout.write(json.dumps(verdict) + "\n")
+    else:
+        sys.stdout.write(render_table(verdict))
+        if verdict.get("incomplete"):
+            sys.stdout.write("INTERRUPTED: this is what was measured before Ctrl-C\n")
+    sys.stdout.flush()
+    announce_report(run_dir)

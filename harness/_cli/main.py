@@ -1,0 +1,316 @@
+"""The ``stream-harness`` command line.
+
+Exit codes (public interface): 0 conforms (warnings allowed), 1 a violation of severity error,
+2 usage or configuration error, 3 target unreachable.  The verdict goes to stdout; diagnostics
+go to stderr, one line each, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from harness import __version__
+from harness._core.errors import HarnessError, UsageError
+from harness._core.options import CheckOptions
+from harness._core.session import DEFAULT_MAX_EVENTS
+from harness._core.sse import DEFAULT_MAX_EVENT_BYTES
+
+if TYPE_CHECKING:
+    from harness._core.thresholds import Threshold
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr and exit 2 (not a usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"stream-harness: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip() or any(c in name for c in " \t\r\n"):
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {name.strip()!r}…")
+    return name.strip(), value.strip()
+
+
+def _build_parser() -> _Parser:
+    p = _Parser(
+        prog="stream-harness",
+        description="Conformance tests for streaming endpoints and generator functions.",
+    )
+    p.add_argument("--version", action="version", version=f"stream-harness {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    c = sub.add_parser(
+        "check",
+        help="check one stream against a contract",
+        description="Check one stream — a URL, a module:function generator, or a recorded "
+        ".sse file — against a contract. Exit 0 conforms, 1 violation, 2 usage error, "
+        "3 target unreachable.",
+    )
+    c.add_argument("target", help="https://…/invoke/fn, path/to/module.py:function, or x.sse")
+    c.add_argument(
+        "--contract",
+        default="prefab",
+        help="a built-in contract (stream-harness contracts) or a .yaml/.json contract file "
+        "(default: prefab)",
+    )
+    c.add_argument(
+        "--inputs",
+        metavar="JSON",
+        help='function inputs as a JSON object (URLs: POSTed as {"inputs": …}); @file reads a file',
+    )
+    c.add_argument("--method", help="HTTP method (default: POST with --inputs/--body, else GET)")
+    c.add_argument(
+        "--header", action="append", type=_header, default=[], metavar="'K: V'", help="repeatable"
+    )
+    c.add_argument("--body", metavar="JSON", help="raw JSON request body (instead of --inputs)")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    add_stream_limit_options(c)
+    c.add_argument(
+        "--resume-after",
+        type=_positive_int,
+        metavar="K",
+        help="read K events, drop the connection, resume with Last-Event-ID",
+    )
+    c.add_argument("--max-retry-wait", type=_positive_float, default=5.0, metavar="S")
+    c.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    add_threshold_option(c)
+    add_report_options(c, "check")
+
+    r = sub.add_parser("rules", help="list the rule catalog")
+    r.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    c.set_defaults(run=_cmd_check)
+    r.set_defaults(run=_cmd_rules)
+    for module in _command_modules():
+        module.register(sub)
+    return p
+
+
+def _command_modules() -> list[Any]:
+    """The modules that each add one subcommand with ``register(sub)``, which calls
+    ``sub.add_parser(...)`` and ``set_defaults(run=fn)`` with ``fn(ns) -> int``.  Registered
+    explicitly (imported here, not at module top: they use this module's shared flags)."""
+    from harness._cli import contracts, demo, load, manifest, serve
+
+    return [contracts, demo, load, manifest, serve]
+
+
+def _load_json(flag: str, text: str) -> Any:
+    if text.startswith("@"):
+        try:
+            with open(text[1:], encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise UsageError(f"{flag}: cannot read {text[1:]}: {e.strerror or e}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(
+            f"{flag} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from None
+
+
+def _options(ns: argparse.Namespace) -> CheckOptions:
+    inputs = None
+    if ns.inputs is not None:
+        inputs = _load_json("--inputs", ns.inputs)
+        if not isinstance(inputs, dict):
+            raise UsageError(f"--inputs must be a JSON object, got {type(inputs).__name__}")
+    if ns.body is not None:
+        _load_json("--body", ns.body)  # validate early, send as given
+    return CheckOptions(
+        contract=ns.contract,
+        **stream_limits(ns),
+        resume_after=ns.resume_after,
+        max_retry_wait=ns.max_retry_wait,
+        method=ns.method.upper() if ns.method else None,
+        headers=tuple(ns.header),
+        body=ns.body if ns.body is None or not ns.body.startswith("@") else _read(ns.body),
+        inputs=inputs,
+        thresholds=thresholds(ns),
+    )
+
+
+def _read(ref: str) -> str:
+    with open(ref[1:], encoding="utf-8") as f:
+        return f.read()
+
+
+def add_stream_limit_options(p: argparse.ArgumentParser, per: str = "") -> None:
+    """The bounds of one stream, shared by every command that checks streams (the same flags,
+    defaults and meaning everywhere: they are public interface)."""
+    suffix = f" ({per})" if per else ""
+    p.add_argument(
+        "--first-byte-timeout", type=_positive_float, default=10.0, metavar="S",
+        help=f"seconds to the first byte of the response / the first item{suffix}",
+    )  # fmt: skip
+    p.add_argument(
+        "--idle-timeout", type=_positive_float, default=30.0, metavar="S",
+        help=f"longest silence between chunks / items{suffix}",
+    )  # fmt: skip
+    p.add_argument(
+        "--total-timeout", type=_positive_float, default=120.0, metavar="S",
+        help=f"bound on one stream{suffix}",
+    )  # fmt: skip
+    p.add_argument("--max-events", type=_positive_int, default=DEFAULT_MAX_EVENTS, metavar="N")
+    p.add_argument(
+        "--max-event-bytes", type=_positive_int, default=DEFAULT_MAX_EVENT_BYTES, metavar="N"
+    )
+
+
+def stream_limits(ns: argparse.Namespace) -> dict[str, Any]:
+    """The CheckOptions fields the stream-limit flags set."""
+    return {
+        "max_event_bytes": ns.max_event_bytes,
+        "max_events": ns.max_events,
+        "first_byte_timeout": ns.first_byte_timeout,
+        "idle_timeout": ns.idle_timeout,
+        "total_timeout": ns.total_timeout,
+    }
+
+
+def add_threshold_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="a timing gate, e.g. 'ttfb_ms<500' or 'inter_event_ms.p99<2000' (repeatable)",
+    )
+
+
+def thresholds(ns: argparse.Namespace) -> tuple[Threshold, ...]:
+    from harness._core.thresholds import parse_threshold
+
+    return tuple(parse_threshold(text) for text in ns.threshold)
+
+
+def add_report_options(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help=f"where to write the report (default: reports/<timestamp>-{command}/)",
+    )
+    p.add_argument("--no-report", action="store_true", help="write no report files")
+
+
+def report_dir(ns: argparse.Namespace, command: str) -> Path | None:
+    """The directory the command's report goes to, or None with --no-report."""
+    from harness._report.model import default_report_dir
+
+    if ns.no_report:
+        return None
+    return Path(ns.report_dir) if ns.report_dir else default_report_dir(command)
+
+
+def announce_report(path: Path | None) -> None:
+    if path is not None:
+        sys.stderr.write(f"report: {path / 'report.html'}\n")
+
+
+def _cmd_check(ns: argparse.Namespace) -> int:
+    from harness._core.redact import secret_values
+    from harness._report.model import check_report, write_report
+    from harness._report.transcript import render_json, render_text
+    from harness._runners.check import check
+
+    options = _options(ns)
+    directory = report_dir(ns, "check")
+    result = check(ns.target, options)
+    if ns.format == "json":
+        render_json(result, sys.stdout)
+    else:
+        color = {"auto": None, "always": True, "never": False}[ns.color]
+        render_text(result, sys.stdout, color=color)
+    if directory is not None:
+        secrets = secret_values(options.headers, ns.target)
+        command = shlex.join(["stream-harness", *sys.argv[1:]])
+        write_report(check_report(result, command, secrets), directory)
+        announce_report(directory)
+    if result.extra.get("interrupted"):
+        return EXIT_INTERRUPTED
+    return EXIT_OK if result.ok else EXIT_VIOLATION
+
+
+def _cmd_rules(ns: argparse.Namespace) -> int:
+    from harness._contracts.catalog import all_rules, rules_markdown
+
+    if ns.format == "markdown":
+        sys.stdout.write(rules_markdown())
+    elif ns.format == "json":
+        rows = [
+            {
+                "id": r.id,
+                "severity": r.severity.value,
+                "summary": r.summary,
+                "explanation": r.explanation,
+            }
+            for r in all_rules()
+        ]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    else:
+        width = max(len(r.id) for r in all_rules())
+        for r in all_rules():
+            sys.stdout.write(f"{r.id:<{width}}  {r.severity.value:<7}  {r.summary}\n")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ns = _build_parser().parse_args(argv)
+    try:
+        return int(ns.run(ns))
+    except HarnessError as e:
+        sys.stderr.write(f"stream-harness: error: {e}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("stream-harness: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # a bug of ours: still one line, and the way to see more
+        if os.environ.get("STREAM_HARNESS_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"stream-harness: internal error: {type(e).__name__}: {e} (a bug in stream-harness; "
+            "set STREAM_HARNESS_DEBUG=1 for the traceback)\n"
+        )
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

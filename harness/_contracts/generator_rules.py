@@ -1,0 +1,117 @@
+"""The ``gen.*`` rules: what a streaming generator function did wrong.
+
+They live below both places that see these failures -- the generator runner
+(:mod:`harness._runners.gen`), which watches the function itself, and the gateway's reserved
+error codes (:mod:`harness._contracts.gateway_codes`), which report the same failures from
+over HTTP -- so each can report them without importing the other.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+from typing import Any, Final
+
+from harness._core.rules import Severity, rule
+
+__all__ = [
+    "GEN_NOT_ITERATOR",
+    "GEN_NOT_SERIALIZABLE",
+    "GEN_RAISED",
+    "exit_status",
+    "gen_crashed",
+    "gen_not_iterator",
+    "gen_not_serializable",
+    "gen_raised",
+    "gen_timeout",
+]
+#: Rule ids others name (the gateway's reserved codes map to them).
+GEN_RAISED: Final = "gen.raised"
+GEN_NOT_ITERATOR: Final = "gen.not-iterator"
+GEN_NOT_SERIALIZABLE: Final = "gen.not-serializable"
+
+
+@rule(GEN_RAISED, Severity.ERROR, "An exception escaped the generator.")
+def gen_raised(report: Mapping[str, Any]) -> str:
+    """The generator raised instead of yielding an ``error`` event.  Behind a gateway the
+    connection is then cut mid-stream: the client gets neither ``done`` nor ``error`` and
+    cannot tell a failure from a network problem.  Catch the exception inside the generator
+    (around setup code too, not only the loop) and yield
+    ``{"type": "error", "data": str(e), "error_code": "..."}``."""
+    text = f"{report['type']}: {report['message']}" if report["message"] else report["type"]
+    where = f" at {report['where']}" if report.get("where") else ""
+    line = f" ({report['line']})" if report.get("line") else ""
+    return (
+        f"{text}, raised{where}{line} after {_items(report['items'])}; "
+        "yield an error event instead of raising"
+    )
+
+
+@rule(GEN_NOT_ITERATOR, Severity.ERROR, "The function returned something other than an iterator.")
+def gen_not_iterator(report: Mapping[str, Any]) -> str:
+    """A streaming function must be a generator (``def`` with ``yield``, or ``async def`` with
+    ``yield``) or return an iterator.  A function that returns a list, a dict or ``None`` sends
+    everything at once, or nothing; an ``async def`` without ``yield`` returns a coroutine,
+    which a gateway does not iterate."""
+    kind = report["type"]
+    hint = (
+        "an async def function without yield"
+        if kind == "coroutine"
+        else "use yield to stream the events one by one"
+    )
+    return f"{report['target']} returned {kind} {report['repr']}, not an iterator ({hint})"
+
+
+@rule(GEN_NOT_SERIALIZABLE, Severity.ERROR, "A yielded item cannot be sent as JSON.")
+def gen_not_serializable(report: Mapping[str, Any]) -> str:
+    """Every yielded item is sent as ``json.dumps(item, ensure_ascii=False, allow_nan=False)``.
+    NaN and infinities, sets, datetimes, bytes and arbitrary objects are not JSON: the gateway
+    fails on that item and the stream breaks there.  Convert values first (``isoformat()``,
+    ``list(...)``, ``str(...)``, ``None`` for a missing number).  The run stopped at that item."""
+    return (
+        f"item #{report['index']} ({report['type']}) cannot be sent as JSON: {report['error']}; "
+        f"the item: {report['repr']}"
+    )
+
+
+@rule("gen.timeout", Severity.ERROR, "The generator exceeded a time limit and was stopped.")
+def gen_timeout(limit: str, seconds: float, items: int) -> str:
+    """``first_byte_timeout`` bounds the wait from calling the function to its first item,
+    ``idle_timeout`` the silence between two items, ``total_timeout`` the whole run.  A
+    generator that blocks for longer (a network call without a timeout, an endless loop that
+    yields nothing) was killed; a client would have given up too.  Raise the limit if the
+    wait is intended, or yield progress events while working."""
+    when = {
+        "first_byte_timeout": "no item arrived",
+        "idle_timeout": "no further item arrived",
+        "total_timeout": "the run was not finished",
+    }[limit]
+    return f"{when} within {limit} = {seconds:g} s; stopped after {_items(items)}"
+
+
+@rule("gen.crashed", Severity.ERROR, "The process running the generator died.")
+def gen_crashed(returncode: int, items: int) -> str:
+    """The worker process that ran the generator ended in the middle of the run: the code
+    called ``os._exit()``, a native extension crashed, or the process was killed (the
+    out-of-memory killer sends SIGKILL).  A gateway would drop the connection the same way."""
+    return f"the worker process {exit_status(returncode)} after {_items(items)}"
+
+
+def _items(n: int) -> str:
+    return f"{n} item" if n == 1 else f"{n} items"
+
+
+def exit_status(returncode: int) -> str:
+    """``exited with code 3`` / ``was killed by SIGKILL (...)``, for messages."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    hints = {
+        int(signal.SIGKILL): " (perhaps by the out-of-memory killer)",
+        int(signal.SIGSEGV): " (a crash in native code)",
+    }
+    hint = hints.get(-returncode, "")
+    return f"was killed by {name}{hint}"

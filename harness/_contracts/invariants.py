@@ -1,0 +1,648 @@
+"""Invariants: the checks a contract names, with parameters, that look across events.
+
+A JSON Schema judges one event; an order pattern judges which type may follow which.  What
+is left -- a progress counter that must not go down, a ``model`` that must not change, one
+``finish_reason`` per choice -- a contract file lists by name::
+
+    invariants:
+      - invariant: constant
+        pointers: [/id, /model]
+      - invariant: once-per-key
+        types: [chunk]
+        items: /choices
+        key: /index
+        field: /finish_reason
+        name: choice
+
+Each built-in name has a builder here that reads its parameters (errors name the contract
+file's JSON pointer) and returns an :class:`InvariantSpec`; the engine makes one fresh
+:class:`Invariant` per stream from it.  A name that is not built in is looked up among the
+``stream_harness.rules`` entry points: the escape hatch for rules that need code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Final, Protocol
+
+from harness._contracts.pointer import (
+    MISSING,
+    Pointer,
+    is_under,
+    parse_pointer,
+    pointer_name,
+    resolve,
+)
+from harness._contracts.rules import (
+    Number,
+    error_code,
+    field_after_final,
+    field_constant,
+    field_once_per_key,
+    field_sequential,
+    field_sum,
+    one_of,
+    progress_current_le_total,
+    progress_monotonic,
+    progress_total_stable,
+    seq_requested,
+    show,
+)
+from harness._core.errors import UsageError
+from harness._core.rules import Violation, violation
+
+__all__ = [
+    "BUILT_IN",
+    "ENTRY_POINT_GROUP",
+    "NO_INVALID",
+    "ContractError",
+    "Invalid",
+    "Invariant",
+    "InvariantSpec",
+    "build_invariant",
+]
+
+#: The entry-point group a package uses to contribute invariants.
+ENTRY_POINT_GROUP: Final = "stream_harness.rules"
+
+#: The locations (as tuples of str) of the values a schema rejected in one event.
+Invalid = frozenset[tuple[str, ...]]
+NO_INVALID: Final[Invalid] = frozenset()
+
+
+class ContractError(Exception):
+    """A problem in a contract file, at ``pointer`` (a JSON pointer into the file)."""
+
+    def __init__(self, pointer: str, message: str) -> None:
+        super().__init__(message)
+        self.pointer = pointer
+
+
+class Invariant(Protocol):
+    """One stream's state of one invariant."""
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        """An event of one of the spec's types (with the locations its schema rejected)."""
+        ...
+
+    def finish(self) -> list[Violation]:
+        """The stream ended normally (its last event ended it, and no failure came)."""
+        ...
+
+
+#: How the engine asks an invariant to report a schema error itself: (type, error) -> words.
+Claim = Callable[[str, Any], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class InvariantSpec:
+    """A parsed invariant: which event types it sees, and how to make one per stream."""
+
+    name: str
+    types: frozenset[str] | None  # None: every type
+    make: Callable[[object], Invariant]  # (the request body, or None) -> per-stream state
+    claim: Claim | None = None
+    claim_rule: str = ""
+
+
+# -- reading parameters ---------------------------------------------------------------------
+
+
+class _Params:
+    """An invariant's parameters, read with errors that point into the contract file."""
+
+    def __init__(self, raw: Mapping[str, Any], where: str, declared: Sequence[str]) -> None:
+        self.raw, self.where, self.declared = raw, where, declared
+        self.used = {"invariant"}
+
+    def _get(self, key: str, required: bool) -> Any:
+        self.used.add(key)
+        if key not in self.raw:
+            if required:
+                raise ContractError(self.where, f'"{key}" is required')
+            return None
+        return self.raw[key]
+
+    def pointer(self, key: str, required: bool = True) -> Pointer | None:
+        value = self._get(key, required)
+        if value is None:
+            return None
+        return _pointer(value, f"{self.where}/{key}")
+
+    def pointers(self, key: str) -> list[Pointer]:
+        value = self._get(key, True)
+        if not isinstance(value, list) or not value:
+            raise ContractError(f"{self.where}/{key}", "expected a non-empty list of JSON pointers")
+        return [_pointer(v, f"{self.where}/{key}/{i}") for i, v in enumerate(value)]
+
+    def types(self, key: str = "types", required: bool = False) -> frozenset[str] | None:
+        value = self._get(key, required)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not value:
+            raise ContractError(f"{self.where}/{key}", "expected a non-empty list of type names")
+        for i, name in enumerate(value):
+            if name not in self.declared:
+                raise ContractError(
+                    f"{self.where}/{key}/{i}",
+                    f"unknown type {show(name)} (the contract's types: {', '.join(self.declared)})",
+                )
+        return frozenset(value)
+
+    def text(self, key: str, default: str) -> str:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value:
+            raise ContractError(f"{self.where}/{key}", "expected a non-empty string")
+        return value
+
+    def integer(self, key: str, default: int) -> int:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ContractError(f"{self.where}/{key}", "expected an integer")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise ContractError(f"{self.where}/{key}", "expected true or false")
+        return value
+
+    def done(self) -> None:
+        """Refuse parameters the invariant does not take (a typo would be silently ignored)."""
+        for key in self.raw:
+            if key not in self.used:
+                raise ContractError(
+                    f"{self.where}/{key}",
+                    f"the {self.raw['invariant']} invariant takes no parameter {show(key)}",
+                )
+
+
+def _pointer(value: object, where: str) -> Pointer:
+    if not isinstance(value, str):
+        raise ContractError(
+            where, f'expected a JSON pointer such as "/data/current", got {show(value)}'
+        )
+    try:
+        return parse_pointer(value)
+    except ValueError as e:
+        raise ContractError(where, str(e)) from None
+
+
+def _number(value: object) -> Number | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _valid(invalid: Invalid, pointer: Pointer) -> bool:
+    return not invalid or not any(is_under(path, pointer) for path in invalid)
+
+
+def _add(found: list[Violation], rule_id: str, message: str | None, index: int | None) -> None:
+    if message is not None:
+        found.append(violation(rule_id, message, index))
+
+
+# -- progress -------------------------------------------------------------------------------
+
+_BOUND_WORDS: Final = {
+    "minimum": "is below the minimum",
+    "maximum": "is above the maximum",
+    "exclusiveMinimum": "is not above",
+    "exclusiveMaximum": "is not below",
+}
+
+
+class _Progress:
+    def __init__(self, counters: Mapping[str, Pointer]) -> None:
+        self.counters = counters
+        self._current: tuple[Number, int] | None = None
+        self._total: tuple[Number, int] | None = None
+
+    def _value(self, event: Any, name: str, invalid: Invalid) -> Number | None:
+        pointer = self.counters.get(name)
+        if pointer is None or not _valid(invalid, pointer):
+            return None
+        return _number(resolve(event, pointer))
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        found: list[Violation] = []
+        current = self._value(event, "current", invalid)
+        total = self._value(event, "total", invalid)
+        _add(found, "progress.current-le-total", progress_current_le_total(current, total), index)
+        if current is not None:
+            _add(found, "progress.monotonic", progress_monotonic(self._current, current), index)
+            self._current = (current, index)
+        if total is not None:
+            _add(found, "progress.total-stable", progress_total_stable(self._total, total), index)
+            self._total = (total, index)
+        return found
+
+    def finish(self) -> list[Violation]:
+        return []
+
+
+def _build_progress(p: _Params) -> InvariantSpec:
+    types = p.types(required=True)
+    counters = {
+        name: pointer
+        for name in ("current", "total", "percentage")
+        if (pointer := p.pointer(name, required=False)) is not None
+    }
+    if not counters:
+        raise ContractError(p.where, 'give at least one of "current", "total", "percentage"')
+
+    def claim(kind: str, error: Any) -> str | None:
+        """Range errors at a counter are progress.bounds, not event.schema."""
+        words = _BOUND_WORDS.get(error.validator)
+        if words is None or (types is not None and kind not in types):
+            return None
+        path = tuple(map(str, error.absolute_path))
+        for name, pointer in counters.items():
+            if path == pointer:
+                return f"progress {name} {show(error.instance)} {words} {error.validator_value}"
+        return None
+
+    return InvariantSpec("progress", types, lambda _: _Progress(counters), claim, "progress.bounds")
+
+
+# -- error-code -----------------------------------------------------------------------------
+
+
+class _ErrorCode:
+    def __init__(self, pointer: Pointer) -> None:
+        self.pointer, self.field = pointer, pointer_name(pointer)
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        present = resolve(event, self.pointer) is not MISSING
+        message = error_code(kind, self.field, present)
+        return [] if message is None else [violation("error.code", message, index)]
+
+    def finish(self) -> list[Violation]:
+        return []
+
+
+def _build_error_code(p: _Params) -> InvariantSpec:
+    types = p.types(required=True)
+    pointer = p.pointer("pointer")
+    assert pointer is not None
+    return InvariantSpec("error-code", types, lambda _: _ErrorCode(pointer))
+
+
+# -- constant -------------------------------------------------------------------------------
+
+
+class _Constant:
+    def __init__(self, pointers: Sequence[Pointer], until: frozenset[str]) -> None:
+        self.pointers, self.until = pointers, until
+        self._first: dict[Pointer, tuple[object, int]] = {}
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        found: list[Violation] = []
+        for pointer in self.pointers:
+            value = resolve(event, pointer)
+            if value is MISSING or (invalid and not _valid(invalid, pointer)):
+                continue
+            first = self._first.get(pointer)
+            if first is None:
+                self._first[pointer] = (value, index)
+            elif first[0] != value or type(first[0]) is not type(value):
+                _add(
+                    found,
+                    "field.constant",
+                    field_constant(pointer_name(pointer), first, value),
+                    index,
+                )
+        if kind in self.until:
+            self._first.clear()
+        return found
+
+    def finish(self) -> list[Violation]:
+        return []
+
+
+def _build_constant(p: _Params) -> InvariantSpec:
+    types = p.types()
+    pointers = p.pointers("pointers")
+    until = p.types("until") or frozenset()
+    return InvariantSpec("constant", types, lambda _: _Constant(pointers, until))
+
+
+# -- once-per-key ---------------------------------------------------------------------------
+
+
+def _tag(key: object) -> object:
+    """A dict key with JSON's equality: 1 and 1.0 are one key, true and 1 are two."""
+    if isinstance(key, bool) or key is None:
+        return ("literal", key)
+    return key
+
+
+class _OncePerKey:
+    def __init__(self, spec: _OnceSpec) -> None:
+        self.spec = spec
+        self._keys: dict[object, str] = {}  # key -> its label, in order of appearance
+        self._final: dict[object, tuple[object, int]] = {}
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        s = self.spec
+        items = [event] if s.items is None else resolve(event, s.items)
+        if not isinstance(items, list):
+            return []
+        found: list[Violation] = []
+        final_map = self._final
+        for i, item in enumerate(items):
+            key = resolve(item, s.key)
+            if key is MISSING or isinstance(key, dict | list):
+                continue
+            if invalid and not self._valid_item(invalid, i):
+                continue  # its key or its value was rejected by the schema: reported there
+            tag = _tag(key)
+            if tag not in self._keys:
+                self._keys[tag] = f"{s.name} {show(key)}"
+            value: object = kind
+            if s.field is not None:
+                value = resolve(item, s.field)
+                final = value is not MISSING and value is not None
+            else:
+                final = kind in s.final_types
+            earlier = final_map.get(tag)
+            if earlier is None:
+                if final:
+                    final_map[tag] = (value, index)
+                continue
+            label = self._keys[tag]
+            if final:
+                found.append(
+                    violation(
+                        "field.once-per-key",
+                        field_once_per_key(label, s.what, earlier, value),
+                        index,
+                    )
+                )
+            else:
+                found.append(
+                    violation("field.after-final", field_after_final(label, s.what, earlier), index)
+                )
+        return found
+
+    def _valid_item(self, invalid: Invalid, i: int) -> bool:
+        s = self.spec
+        base = () if s.items is None else (*s.items, str(i))
+        pointers = [(*base, *s.key)] + ([] if s.field is None else [(*base, *s.field)])
+        return all(_valid(invalid, p) for p in pointers)
+
+    def finish(self) -> list[Violation]:
+        if not self.spec.required:
+            return []
+        never = self.spec.never
+        return [
+            violation("field.once-per-key", field_once_per_key(label, never, None), None)
+            for tag, label in self._keys.items()
+            if tag not in self._final
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class _OnceSpec:
+    items: Pointer | None
+    key: Pointer
+    field: Pointer | None
+    final_types: frozenset[str]
+    name: str
+    required: bool
+    what: str  # "finish_reason" / "final event"
+    never: str  # "finish_reason" / 'final event ("complete" or "error")'
+
+
+def _build_once_per_key(p: _Params) -> InvariantSpec:
+    types = p.types()
+    items = p.pointer("items", required=False)
+    key = p.pointer("key")
+    field = p.pointer("field", required=False)
+    final_types = p.types("final_types")
+    if (field is None) == (final_types is None):
+        raise ContractError(p.where, 'give exactly one of "field" and "final_types"')
+    assert key is not None
+    name = p.text("name", key[-1] if key else "key")
+    if field is not None:
+        what = pointer_name(field)
+        never = f"a {what}"
+    else:
+        assert final_types is not None
+        ordered = [t for t in p.declared if t in final_types]
+        what, never = "final event", f"a final event ({one_of(ordered)})"
+    spec = _OnceSpec(
+        items, key, field, final_types or frozenset(), name, p.flag("required", True), what, never
+    )
+    return InvariantSpec("once-per-key", types, lambda _: _OncePerKey(spec))
+
+
+# -- sum ------------------------------------------------------------------------------------
+
+
+class _Sum:
+    def __init__(self, total: Pointer, parts: Sequence[Pointer]) -> None:
+        self.total, self.parts = total, parts
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        values = [_number(resolve(event, p)) for p in (self.total, *self.parts)]
+        if any(v is None for v in values) or not all(
+            _valid(invalid, p) for p in (self.total, *self.parts)
+        ):
+            return []
+        named = [
+            (pointer_name(p), v)
+            for p, v in zip((self.total, *self.parts), values, strict=True)
+            if v is not None
+        ]
+        message = field_sum(named[0], named[1:])
+        return [] if message is None else [violation("field.sum", message, index)]
+
+    def finish(self) -> list[Violation]:
+        return []
+
+
+def _build_sum(p: _Params) -> InvariantSpec:
+    types = p.types()
+    total = p.pointer("total")
+    parts = p.pointers("parts")
+    assert total is not None
+    return InvariantSpec("sum", types, lambda _: _Sum(total, parts))
+
+
+# -- sequential -----------------------------------------------------------------------------
+
+
+class _Sequential:
+    def __init__(self, pointer: Pointer, start: int, advance: frozenset[str]) -> None:
+        self.pointer, self.start, self.advance = pointer, start, advance
+        self.field = pointer_name(pointer)
+        self.current: int | None = None  # the number of the last advance (None: none yet)
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        value = resolve(event, self.pointer)
+        if value is MISSING or not _valid(invalid, self.pointer):
+            return []
+        whole = _number(value)
+        if kind in self.advance or not self.advance:
+            expected = self.start if self.current is None else self.current + 1
+            message = field_sequential(self.field, value, expected, None)
+        elif self.current is None:
+            message = None  # an event of a numbered thing that never began: seq.order's
+        else:
+            message = field_sequential(self.field, value, self.current, sorted(self.advance))
+            whole = self.current if message is not None else whole
+        if isinstance(whole, int):
+            self.current = whole
+        elif kind in self.advance or not self.advance:
+            self.current = expected
+        return [] if message is None else [violation("field.sequential", message, index)]
+
+    def finish(self) -> list[Violation]:
+        return []
+
+
+def _build_sequential(p: _Params) -> InvariantSpec:
+    types = p.types(required=True)
+    pointer = p.pointer("pointer")
+    start = p.integer("start", 0)
+    advance = p.types("advance") or frozenset()
+    assert pointer is not None
+    return InvariantSpec("sequential", types, lambda _: _Sequential(pointer, start, advance))
+
+
+# -- requested ------------------------------------------------------------------------------
+
+
+class _Requested:
+    def __init__(self, flag: Pointer, kind: str, request: object) -> None:
+        value = resolve(request, flag) if request is not None else MISSING
+        self.known = request is not None
+        self.asked = value not in (MISSING, None, False, 0, "")
+        self.flag, self.kind, self.seen = pointer_name(flag), kind, False
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        first, self.seen = not self.seen, True
+        if not self.known or self.asked or not first:
+            return []
+        return [violation("seq.requested", seq_requested(kind, self.flag, False, index), index)]
+
+    def finish(self) -> list[Violation]:
+        if not self.known or not self.asked or self.seen:
+            return []
+        return [violation("seq.requested", seq_requested(self.kind, self.flag, True, None), None)]
+
+
+def _build_requested(p: _Params) -> InvariantSpec:
+    types = p.types(required=True)
+    flag = p.pointer("request")
+    assert types is not None and flag is not None
+    if len(types) != 1:
+        raise ContractError(f"{p.where}/types", "a requested invariant is about one type")
+    (kind,) = types
+    return InvariantSpec("requested", types, lambda request: _Requested(flag, kind, request))
+
+
+# -- the escape hatch: entry points ---------------------------------------------------------
+
+
+class _Plugin:
+    """A per-stream object from a ``stream_harness.rules`` entry point, held to the protocol."""
+
+    def __init__(self, name: str, inner: Any) -> None:
+        self.name, self.inner = name, inner
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        return self._call("feed", kind, event, index)
+
+    def finish(self) -> list[Violation]:
+        if not hasattr(self.inner, "finish"):
+            return []
+        return self._call("finish")
+
+    def _call(self, method: str, *args: Any) -> list[Violation]:
+        try:
+            found = list(getattr(self.inner, method)(*args))
+        except Exception as e:
+            where = f" at event {args[2]}" if args else ""
+            raise UsageError(
+                f"the {self.name} invariant failed{where}: {type(e).__name__}: {e}"
+            ) from None
+        if not all(isinstance(v, Violation) for v in found):
+            raise UsageError(
+                f"the {self.name} invariant returned something that is not a Violation"
+            )
+        return found
+
+
+def _entry_point(name: str) -> EntryPoint | None:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return ep
+    return None
+
+
+def _build_plugin(name: str, p: _Params) -> InvariantSpec:
+    ep = _entry_point(name)
+    if ep is None:
+        known = ", ".join(sorted(BUILT_IN))
+        raise ContractError(
+            f"{p.where}/invariant",
+            f"unknown invariant {show(name)} (built-in: {known}; and no "
+            f'"{ENTRY_POINT_GROUP}" entry point is named so)',
+        )
+    types = p.types()
+    params = {k: v for k, v in p.raw.items() if k != "invariant"}
+    try:
+        factory = ep.load()
+        sample = factory(dict(params))
+    except Exception as e:
+        raise ContractError(
+            p.where, f"the {name} invariant ({ep.value}) cannot be used: {type(e).__name__}: {e}"
+        ) from None
+    if not callable(getattr(sample, "feed", None)):
+        raise ContractError(p.where, f"the {name} invariant ({ep.value}) has no feed() method")
+    declared = getattr(sample, "types", None)
+    if types is None and declared is not None:
+        types = frozenset(declared)
+    return InvariantSpec(name, types, lambda _: _Plugin(name, factory(dict(params))))
+
+
+# -- dispatch -------------------------------------------------------------------------------
+
+BUILT_IN: Final[Mapping[str, Callable[[_Params], InvariantSpec]]] = {
+    "progress": _build_progress,
+    "error-code": _build_error_code,
+    "constant": _build_constant,
+    "once-per-key": _build_once_per_key,
+    "sum": _build_sum,
+    "sequential": _build_sequential,
+    "requested": _build_requested,
+}
+
+
+def build_invariant(raw: object, where: str, declared: Sequence[str]) -> InvariantSpec:
+    """Read one entry of a contract's ``invariants`` list (``where`` is its JSON pointer)."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("invariant"), str):
+        raise ContractError(where, 'expected an object with "invariant": <name>')
+    p = _Params(raw, where, declared)
+    name = raw["invariant"]
+    builder = BUILT_IN.get(name)
+    if builder is None:
+        return _build_plugin(name, p)
+    spec = builder(p)
+    p.done()
+    return spec
+
+
+def ordered(types: Iterable[str], rank: Sequence[str]) -> list[str]:
+    return [t for t in rank if t in set(types)]

@@ -1,0 +1,126 @@
+"""The rules of a stream served over HTTP: status, content type, caching, the three timeouts
+and ``timing.buffered``.  Pure functions of what a runner measured -- the ``check`` runner
+(:mod:`harness._runners.http`) and the load tester's stream reader both report them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from harness._core.rules import Severity, rule
+
+__all__ = [
+    "BURST_MAX_SPREAD_MS",
+    "BURST_MAX_TAIL_MS",
+    "BURST_MIN_EVENTS",
+    "BURST_MIN_SILENCE_MS",
+    "http_cache_control",
+    "http_content_type",
+    "http_status",
+    "timeout_first_byte",
+    "timeout_idle",
+    "timeout_total",
+    "timing_buffered",
+]
+
+# timing.buffered: see the rule's docstring for why these values.
+BURST_MIN_EVENTS: Final = 3
+BURST_MIN_SILENCE_MS: Final = 500.0
+BURST_MAX_SPREAD_MS: Final = 50.0
+BURST_MAX_TAIL_MS: Final = 100.0
+
+
+@rule("http.status", Severity.ERROR, "The response status was not 2xx.")
+def http_status(
+    status: int, reason: str, detail: str = "", location: str | None = None
+) -> str | None:
+    """An event stream is served with status 200; ``EventSource`` fails the connection on any
+    other status.  The message carries the start of the response body (a JSON error's
+    ``error``/``detail``/``message`` when there is one).  Redirects are reported, not followed:
+    a 3xx on a streaming endpoint is usually a wrong URL (a missing trailing slash, http
+    instead of https), following it silently would hide that, and it could carry the request's
+    credentials to another origin.  Point the harness at the final URL."""
+    if 200 <= status < 300:
+        return None
+    if 300 <= status < 400:
+        where = f"to {location}" if location else "without a Location header"
+        return f"HTTP {status} {reason}: a redirect {where}; not followed -- check the URL"
+    head = f"HTTP {status} {reason}".rstrip()
+    return f"{head}: {detail}" if detail else head
+
+
+@rule("http.content-type", Severity.ERROR, "The response was not text/event-stream.")
+def http_content_type(content_type: str | None) -> str | None:
+    """An event stream must be served as ``Content-Type: text/event-stream``; ``EventSource``
+    refuses anything else, and proxies treat other types as ordinary responses they may buffer
+    or compress.  The harness still decodes the body, so the events are checked too."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "text/event-stream":
+        return None
+    got = repr(content_type) if content_type else "missing"
+    return f"Content-Type is {got}; an event stream must be text/event-stream"
+
+
+@rule("http.cache-control", Severity.WARNING, "The response did not forbid caching.")
+def http_cache_control(value: str | None) -> str | None:
+    """An event stream is live: a cache or proxy that stores it may replay an old stream or
+    hold the response until it ends.  Send ``Cache-Control: no-cache`` (or ``no-store``)."""
+    directives = {d.split("=", 1)[0].strip().lower() for d in (value or "").split(",")}
+    if directives & {"no-cache", "no-store"}:
+        return None
+    got = repr(value) if value else "missing"
+    return f"Cache-Control is {got}; send 'no-cache' so no cache or proxy stores the stream"
+
+
+@rule("timeout.first-byte", Severity.ERROR, "No response headers within --first-byte-timeout.")
+def timeout_first_byte(limit: float, reconnect: bool = False) -> str:
+    """The server accepted the connection but sent no response headers in time.  An SSE
+    endpoint should answer at once and stream the work as events, rather than do the work
+    first.  Raise ``--first-byte-timeout`` if the wait is expected."""
+    when = "reconnecting" if reconnect else "sending the request"
+    return f"no response headers within {limit:g} s of {when} (--first-byte-timeout)"
+
+
+@rule("timeout.idle", Severity.ERROR, "The stream went silent for longer than --idle-timeout.")
+def timeout_idle(limit: float, events: int) -> str:
+    """No bytes arrived for longer than ``--idle-timeout`` in the middle of the stream.
+    Clients and proxies drop silent connections (often after 30-60 s): a server doing long
+    work should send a comment line (``: keep-alive``) every few seconds."""
+    return f"no bytes for {limit:g} s after {events} event(s) (--idle-timeout)"
+
+
+@rule("timeout.total", Severity.ERROR, "The stream did not end within --total-timeout.")
+def timeout_total(limit: float, events: int) -> str:
+    """The stream was still open when ``--total-timeout`` ran out.  Either it never ends (no
+    ``done`` event and no close), or it is slower than the limit allows."""
+    return f"the stream was still open after {limit:g} s, {events} event(s) read (--total-timeout)"
+
+
+@rule("timing.buffered", Severity.WARNING, "The events arrived in one burst at the end.")
+def timing_buffered(ttfb_ms: float, event_times_ms: Sequence[float], end_ms: float) -> str | None:
+    """All events arrived together, at the end of the stream, after a long silence: something
+    held the stream back -- a proxy buffering responses (nginx ``proxy_buffering``, add
+    ``X-Accel-Buffering: no``), compression, or a server that yields only once all work is done.
+    The client saw nothing until the end, which is what streaming is meant to avoid.
+
+    The heuristic, on arrival times measured from the response headers (so network latency,
+    which delays the headers too, is not mistaken for buffering): at least 3 events; at least
+    500 ms between the headers and the first event (shorter waits are jitter, and nobody
+    notices them); all events within 50 ms of each other (events paced 100 ms apart are
+    streaming, however late they start); and the stream ending within 100 ms of the last one.
+    A fast server that sends everything at once is not flagged (no silence before it), and
+    neither is a buffer that holds the headers back too -- that looks like a slow first byte."""
+    if len(event_times_ms) < BURST_MIN_EVENTS:
+        return None
+    first, last = event_times_ms[0], event_times_ms[-1]
+    silence, spread = first - ttfb_ms, last - first
+    if silence < BURST_MIN_SILENCE_MS or spread > BURST_MAX_SPREAD_MS:
+        return None
+    if end_ms - last > BURST_MAX_TAIL_MS:
+        return None
+    return (
+        f"all {len(event_times_ms)} events arrived in one burst ({spread:.0f} ms) as the stream "
+        f"ended, {silence:.0f} ms after the response headers: the stream was held back (a "
+        "buffering proxy, compression, or a server that yields only when all work is done)"
+    )

@@ -1,0 +1,304 @@
+"""One checked stream, sans-I/O: bytes or events in, a :class:`CheckResult` out.
+
+Every runner (a ``.sse`` file, a generator in the worker process, an HTTP response) owns the
+I/O and the clock; it hands each chunk or event to a :class:`StreamSession` with the time it
+arrived, reports what only it can see (an HTTP status, a timeout, a crash) with :meth:`add`,
+and calls :meth:`finish`.  The session runs the decoder and the contract checker, enforces
+``max_events``, keeps the transcript people read, and builds the verdict CI parses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness._core.redact import redact_text
+from harness._core.rules import Severity, Violation, rule, violation
+from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
+from harness._core.thresholds import ThresholdResult
+
+__all__ = [
+    "CheckResult",
+    "ContractChecker",
+    "StreamSession",
+    "Timing",
+    "TranscriptEntry",
+]
+
+DEFAULT_MAX_EVENTS = 100_000
+#: How much of a stream's raw bytes a session keeps for the report's ``.sse`` reproducer.
+RAW_LIMIT = 8 << 20
+_PREVIEW = 160
+
+
+class ContractChecker(Protocol):
+    """The incremental checker a contract provides (see ``harness._contracts.prefab``)."""
+
+    name: str
+
+    def feed(self, event: SSEEvent) -> list[Violation]:
+        """Check the next event; return the violations it revealed (usually none)."""
+        ...
+
+    def finish(self, complete: bool = True) -> list[Violation]:
+        """End of stream. ``complete=False``: it was cut short by a cause already reported
+        (timeout, crash, truncation, a limit), so rules about how it ended are not applied."""
+        ...
+
+    def event_type(self, event: SSEEvent) -> str:
+        """A short name of the event for the transcript (e.g. the prefab ``type``)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    ttfb_ms: float | None = None
+    first_event_ms: float | None = None
+    duration_ms: float | None = None
+
+    def to_json(self) -> dict[str, float | None]:
+        r = _round
+        return {
+            "ttfb_ms": r(self.ttfb_ms),
+            "first_event_ms": r(self.first_event_ms),
+            "duration_ms": r(self.duration_ms),
+        }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+@dataclass(slots=True)
+class TranscriptEntry:
+    index: int
+    kind: str
+    id: str
+    preview: str
+    time_ms: float | None
+    violations: list[Violation] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CheckResult:
+    """The outcome of checking one stream."""
+
+    target: str
+    contract: str
+    events: int
+    violations: list[Violation]
+    timing: Timing
+    transcript: list[TranscriptEntry]
+    #: Arrival time of each event, in ms since the request started (for timing thresholds).
+    event_times_ms: list[float] = field(default_factory=list)
+    #: Extra facts a runner measured (e.g. ``reconnect_ms``), reported in text output.
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: The stream's raw bytes (at most ``RAW_LIMIT``), so a failing stream can be saved as a
+    #: ``.sse`` file that ``stream-harness check`` reproduces; generator runs are framed as the
+    #: gateway frames them.
+    raw: bytes = b""
+    #: True when the stream was longer than ``RAW_LIMIT`` and ``raw`` holds only its start.
+    raw_truncated: bool = False
+    #: Timing gates (``--threshold``) evaluated on this stream; any miss fails the check.
+    thresholds: list[ThresholdResult] = field(default_factory=list)
+
+    @property
+    def conforms(self) -> bool:
+        """No violation of severity error (thresholds aside)."""
+        return not any(v.is_error for v in self.violations)
+
+    @property
+    def ok(self) -> bool:
+        return self.conforms and all(t.ok for t in self.thresholds)
+
+    def redact(self, secrets: Sequence[str]) -> None:
+        """Replace every secret value (header values, tokens) wherever a server may have
+        echoed it: messages, the transcript, ids and the runner's extra facts."""
+        if not secrets:
+            return
+
+        def scrub(v: Violation) -> Violation:
+            message = redact_text(v.message, secrets)
+            return v if message == v.message else dataclasses.replace(v, message=message)
+
+        self.violations[:] = [scrub(v) for v in self.violations]
+        for entry in self.transcript:
+            entry.preview = redact_text(entry.preview, secrets)
+            entry.id = redact_text(entry.id, secrets)
+            entry.violations = [scrub(v) for v in entry.violations]
+        for key, value in self.extra.items():
+            if isinstance(value, str):
+                self.extra[key] = redact_text(value, secrets)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--format json`` verdict. Its shape is public interface: add, never reshape."""
+        verdict: dict[str, Any] = {
+            "ok": self.ok,
+            "target": self.target,
+            "contract": self.contract,
+            "events": self.events,
+            "violations": [v.to_json() for v in self.violations],
+            "timing": self.timing.to_json(),
+        }
+        if self.thresholds:  # only when gates were given: the shape above stays as it was
+            verdict["thresholds"] = [t.to_json() for t in self.thresholds]
+        return verdict
+
+
+@rule("sse.truncated", Severity.ERROR, "The stream ended in the middle of an event.")
+def sse_truncated(truncated: bool) -> str | None:
+    """The last bytes of the stream did not end with a blank line, so the final event was never
+    completed.  The SSE specification says a client discards such an event: whatever it held
+    (often the ``done`` event) never reaches the application.  Usually the server or a proxy
+    closed the connection early, or the server forgot the blank line after its last event."""
+    if truncated:
+        return "the stream ended inside an event (no blank line after it); a client discards it"
+    return None
+
+
+@rule("limit.max-events", Severity.WARNING, "The run stopped at --max-events before the end.")
+def max_events_reached(events: int, limit: int) -> str | None:
+    """The harness reads at most ``--max-events`` events from one stream (100 000 by default) so
+    that an endless stream cannot hang a CI job.  The stream had not ended when the limit was
+    reached, so how it ends was not checked.  Raise the limit if the stream is meant to be
+    this long."""
+    if events >= limit:
+        return f"stopped after {limit} events (--max-events); the rest was not checked"
+    return None
+
+
+class StreamSession:
+    """Feeds one stream through the decoder and a contract checker."""
+
+    def __init__(
+        self,
+        target: str,
+        checker: ContractChecker,
+        *,
+        start: float,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_events: int = DEFAULT_MAX_EVENTS,
+    ) -> None:
+        self.target = target
+        self.checker = checker
+        self.decoder = SSEDecoder(max_event_bytes=max_event_bytes)
+        self.max_events = max_events
+        self.start = start
+        self.first_byte: float | None = None
+        self.first_event: float | None = None
+        self.violations: list[Violation] = []
+        self.transcript: list[TranscriptEntry] = []
+        self.event_times_ms: list[float] = []
+        self.extra: dict[str, Any] = {}
+        self.events = 0
+        self.stopped = False  # max_events reached: the runner should stop reading
+        self._raw: list[bytes] = []
+        self._raw_len = 0
+        self._raw_truncated = False
+
+    # -- input --------------------------------------------------------------------------------
+
+    def mark_first_byte(self, at: float) -> None:
+        if self.first_byte is None:
+            self.first_byte = at
+
+    def record(self, chunk: bytes) -> None:
+        """Keep raw bytes for the reproducer (bounded by ``RAW_LIMIT``)."""
+        room = RAW_LIMIT - self._raw_len
+        if room <= 0:
+            self._raw_truncated = True
+            return
+        if len(chunk) > room:
+            chunk, self._raw_truncated = chunk[:room], True
+        self._raw.append(chunk)
+        self._raw_len += len(chunk)
+
+    def feed_bytes(self, chunk: bytes, at: float) -> bool:
+        """Feed raw SSE bytes; returns False once ``max_events`` is reached (stop reading)."""
+        if self.first_byte is None:
+            self.first_byte = at
+        self.record(chunk)
+        return all(self.feed_event(event, at) for event in self.decoder.feed(chunk, at))
+
+    def feed_item(self, event: SSEEvent, at: float) -> bool:
+        """Feed an event that did not come as SSE bytes (a generator's item): it is recorded
+        framed as the gateway would send it, so the saved stream reproduces it."""
+        lines = [f"id: {event.id}"] if event.id else []
+        lines += [f"data: {line}" for line in event.data.split("\n")]
+        self.record(("\n".join(lines) + "\n\n").encode())
+        return self.feed_event(event, at)
+
+    def feed_event(self, event: SSEEvent, at: float) -> bool:
+        """Feed one decoded event; returns False once ``max_events`` is reached."""
+        if self.stopped:
+            return False
+        if self.first_event is None:
+            self.first_event = at
+        found = self.checker.feed(event)
+        t = (at - self.start) * 1000.0
+        self.event_times_ms.append(t)
+        data = event.data
+        preview = data if len(data) <= _PREVIEW else data[: _PREVIEW - 1] + "…"
+        entry = TranscriptEntry(self.events, self.checker.event_type(event), event.id, preview, t)
+        if found:
+            entry.violations.extend(found)
+            self.violations.extend(found)
+        self.transcript.append(entry)
+        self.events += 1
+        if self.events >= self.max_events:
+            self.stopped = True
+            return False
+        return True
+
+    def add(self, v: Violation) -> None:
+        """Record a violation only the runner can see (HTTP, timeouts, the generator)."""
+        self.violations.append(v)
+        if v.event_index is not None and 0 <= v.event_index < len(self.transcript):
+            self.transcript[v.event_index].violations.append(v)
+
+    # -- output -------------------------------------------------------------------------------
+
+    def finish(
+        self, end: float, *, complete: bool = True, bytes_stream: bool = True
+    ) -> CheckResult:
+        """End of stream at time ``end``.
+
+        ``complete=False`` when the runner already reported why the stream was cut short (a
+        timeout, a crash): rules about how a stream ends are then not applied.  ``bytes_stream``
+        is False for generator runs, which have no SSE framing to be truncated.
+        """
+        if self.stopped:
+            msg = max_events_reached(self.events, self.max_events)
+            if msg:
+                self.add(violation("limit.max-events", msg))
+            complete = False
+        elif bytes_stream:
+            self.decoder.finish()
+            msg = sse_truncated(self.decoder.truncated)
+            if msg and complete:
+                self.add(violation("sse.truncated", msg, None))
+                complete = False
+        for v in self.checker.finish(complete=complete):
+            self.add(v)
+        return CheckResult(
+            target=self.target,
+            contract=self.checker.name,
+            events=self.events,
+            violations=self.violations,
+            timing=Timing(
+                ttfb_ms=_ms(self.start, self.first_byte),
+                first_event_ms=_ms(self.start, self.first_event),
+                duration_ms=(end - self.start) * 1000.0,
+            ),
+            transcript=self.transcript,
+            event_times_ms=self.event_times_ms,
+            extra=self.extra,
+            raw=b"".join(self._raw),
+            raw_truncated=self._raw_truncated,
+        )
+
+
+def _ms(start: float, t: float | None) -> float | None:
+    return None if t is None else (t - start) * 1000.0

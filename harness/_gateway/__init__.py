@@ -1,0 +1,1 @@
+"""The reference prefab gateway (Starlette): serves manifest functions as SSE streams."""

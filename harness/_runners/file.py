@@ -1,0 +1,45 @@
+"""Check a recorded stream: the raw bytes of an SSE response saved to a file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from harness._core.errors import UsageError
+from harness._core.options import CheckOptions
+from harness._core.session import CheckResult, ContractChecker, StreamSession, Timing
+
+__all__ = ["run_file"]
+
+_CHUNK = 1 << 16
+
+
+def run_file(path: Path, options: CheckOptions, checker: ContractChecker) -> CheckResult:
+    """Decode and check ``path`` in fixed-size chunks (memory stays flat on any size)."""
+    start = time.monotonic()
+    session = StreamSession(
+        str(path),
+        checker,
+        start=start,
+        max_event_bytes=options.max_event_bytes,
+        max_events=options.max_events,
+    )
+    interrupted = False
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                if not session.feed_bytes(chunk, time.monotonic()):
+                    break
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
+    except KeyboardInterrupt:  # a partial result still makes a (marked) report
+        interrupted = True
+    result = session.finish(time.monotonic(), complete=not interrupted)
+    if interrupted:
+        result.extra["interrupted"] = True
+    # A recording has no network timing: only how long checking it took.
+    result.timing = Timing(duration_ms=result.timing.duration_ms)
+    result.event_times_ms = []
+    for entry in result.transcript:
+        entry.time_ms = None
+    return result

@@ -1,0 +1,483 @@
+"""Check a stream served over HTTP: httpx does the I/O, a :class:`StreamSession` the checking.
+
+One request, streamed: the body is read with ``aiter_raw()`` -- bytes as they arrive, not lines
+-- and every chunk is stamped with ``time.monotonic()`` on arrival, so the timing rules see what
+a browser would.  The request asks for ``Accept-Encoding: identity`` because a compressing proxy
+holds an event stream back until its compression buffer fills.
+
+Every wait has a deadline (``asyncio.timeout_at`` around each await, never a bare read):
+
+    request sent  -> response headers    --first-byte-timeout   timeout.first-byte
+    chunk         -> next chunk          --idle-timeout         timeout.idle
+    start         -> anything            --total-timeout        timeout.total
+
+A timeout is a violation and ends the run with ``complete=False`` (how the stream ends is then
+not judged: one problem, one violation).  Not reaching the server at all -- connection refused,
+DNS, TLS, no connection within the first-byte timeout -- raises :class:`TargetUnreachable`.
+
+``--resume-after K`` reads K events, drops the connection, waits the server's ``retry:`` hint
+(capped by ``--max-retry-wait``; no hint, no wait) and reconnects with ``Last-Event-ID``; the
+resumed stream is fed to the same session and checker, through a :class:`ResumingChecker`.
+
+Redirects are not followed (a 3xx is ``http.status``), and no header value the user passed
+appears in any message: results are scrubbed before they are returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable
+from enum import Enum
+from typing import Any, Final, TypeVar
+
+import httpx
+
+from harness._core.errors import TargetUnreachable, UsageError
+from harness._core.http_rules import (
+    BURST_MAX_SPREAD_MS,
+    BURST_MAX_TAIL_MS,
+    BURST_MIN_EVENTS,
+    BURST_MIN_SILENCE_MS,
+    http_cache_control,
+    http_content_type,
+    http_status,
+    timeout_first_byte,
+    timeout_idle,
+    timeout_total,
+    timing_buffered,
+)
+from harness._core.options import CheckOptions
+from harness._core.redact import redact_text, redact_url, secret_values
+from harness._core.resume import ResumingChecker, resume_unreachable
+from harness._core.rules import violation
+from harness._core.session import CheckResult, ContractChecker, StreamSession
+from harness._core.sse import SSEDecoder
+
+__all__ = [
+    "BURST_MAX_SPREAD_MS",
+    "BURST_MAX_TAIL_MS",
+    "BURST_MIN_EVENTS",
+    "BURST_MIN_SILENCE_MS",
+    "run_url",
+    "run_url_async",
+]
+
+T = TypeVar("T")
+
+SSE_REQUEST_HEADERS: Final = (
+    ("Accept", "text/event-stream"),
+    ("Cache-Control", "no-cache"),
+    ("Accept-Encoding", "identity"),
+)
+_ERROR_BODY_BYTES: Final = 4096
+_DETAIL_CHARS: Final = 200
+_CLOSE_WAIT: Final = 1.0
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def run_url(
+    url: str,
+    options: CheckOptions,
+    checker: ContractChecker,
+    *,
+    client: httpx.AsyncClient | None = None,
+) -> CheckResult:
+    """Check the event stream at ``url`` against ``checker``; blocks until the run is over.
+
+    ``client`` is used as given (its transport may be an ``httpx.MockTransport``, an ASGI app);
+    without one, a client is made and closed here.  Raises :class:`TargetUnreachable` when no
+    response could be had and :class:`UsageError` for a bad URL or request options.
+    """
+    return asyncio.run(run_url_async(url, options, checker, client=client))
+
+
+async def run_url_async(
+    url: str,
+    options: CheckOptions,
+    checker: ContractChecker,
+    *,
+    client: httpx.AsyncClient | None = None,
+) -> CheckResult:
+    """:func:`run_url` for callers already inside an event loop."""
+    run = _UrlRun(url, options, checker)
+    if client is not None:
+        return await run.run(client)
+    timeout = httpx.Timeout(None, connect=options.first_byte_timeout)
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as own:
+        return await run.run(own)
+
+
+class _Outcome(Enum):
+    END = "the body ended"
+    LIMIT = "--max-events reached"
+    DROPPED = "dropped after --resume-after events"
+    IGNORED = "resume.ignored: the restarted stream is not read"
+    NOT_RESUMED = "no event id to resume from"
+    REJECTED = "the response was rejected (http.status)"
+    TIMEOUT = "a deadline passed"
+
+
+class _Expired(Exception):
+    """A deadline passed; ``rule_id`` names the timeout rule it breaks."""
+
+    def __init__(self, rule_id: str) -> None:
+        super().__init__(rule_id)
+        self.rule_id = rule_id
+
+
+class _ConnectTracer:
+    """httpcore's ``trace`` extension, to tell a connect timeout from a slow server.
+
+    Transports that do not trace (mock, ASGI) never call it: a timeout then counts as a slow
+    first byte, as there was no connection to wait for.
+    """
+
+    def __init__(self) -> None:
+        self.traced = False
+        self.connected = False
+
+    async def __call__(self, name: str, info: dict[str, Any]) -> None:
+        self.traced = True
+        if name.startswith(("http11.", "http2.")):  # the request is being sent: connected
+            self.connected = True
+
+    @property
+    def connecting(self) -> bool:
+        return self.traced and not self.connected
+
+
+class _UrlRun:
+    """One run: one request, or two with ``--resume-after``, into one session."""
+
+    def __init__(self, url: str, options: CheckOptions, checker: ContractChecker) -> None:
+        if options.resume_after is not None and options.resume_after < 1:
+            raise UsageError(f"--resume-after must be at least 1, got {options.resume_after}")
+        self.url = url
+        self.options = options
+        self.method, self.content, self.content_headers = _request_parts(options)
+        self.resuming = ResumingChecker(checker) if options.resume_after is not None else None
+        self.checker: ContractChecker = self.resuming or checker
+        self.secrets = secret_values(options.headers, url)
+        self.session = StreamSession(
+            redact_url(url),
+            self.checker,
+            start=time.monotonic(),
+            max_event_bytes=options.max_event_bytes,
+            max_events=options.max_events,
+        )
+        self.total_at = math.inf
+        self.sse_type = True  # the response's Content-Type was text/event-stream
+        self.last_event_id = ""  # the id in force at the event the connection was dropped after
+        self.dropped_at: float | None = None
+        self.reconnecting = False
+
+    async def run(self, client: httpx.AsyncClient) -> CheckResult:
+        s = self.session
+        s.start = time.monotonic()
+        self.total_at = asyncio.get_running_loop().time() + self.options.total_timeout
+        try:
+            outcome = await self._stream(client)
+        except _Expired as e:
+            s.add(violation(e.rule_id, self._timeout_message(e.rule_id)))
+            outcome = _Outcome.TIMEOUT
+        except asyncio.CancelledError:
+            # Ctrl-C: asyncio.run cancels this task.  What was measured so far is still a
+            # result; returning it (not re-raising) lets the caller write a partial report.
+            s.extra["interrupted"] = True
+            outcome = _Outcome.TIMEOUT
+        end = time.monotonic()
+        if outcome is _Outcome.END and self.dropped_at is None:
+            self._check_burst(end)
+        # A body that is not an event stream at all: http.content-type already says so.
+        complete = outcome is _Outcome.END and (self.sse_type or s.events > 0)
+        if outcome is _Outcome.NOT_RESUMED:
+            s.extra["resume"] = "not attempted: the event before the drop had no id"
+        result = s.finish(end, complete=complete)
+        result.redact(self.secrets)  # servers echo credentials back: never pass them on
+        return result
+
+    async def _stream(self, client: httpx.AsyncClient) -> _Outcome:
+        response = await self._open(client, None)
+        if response is None:
+            return _Outcome.REJECTED
+        outcome = await self._read_and_close(response, self.options.resume_after)
+        if outcome is not _Outcome.DROPPED:
+            if self.options.resume_after is not None and outcome is _Outcome.END:
+                self.session.extra["resume"] = (
+                    f"not attempted: the stream ended after {self.session.events} event(s)"
+                )
+            return outcome
+        return await self._resume(client)
+
+    async def _resume(self, client: httpx.AsyncClient) -> _Outcome:
+        """Reconnect with Last-Event-ID after the server's retry hint; read the rest."""
+        s = self.session
+        if not self.last_event_id or self.resuming is None:
+            return _Outcome.NOT_RESUMED  # resume.no-id was reported at or before this event
+        dropped_at = time.monotonic()
+        wait = min((s.decoder.retry or 0) / 1000.0, self.options.max_retry_wait)
+        await self._within(asyncio.sleep(wait), math.inf, "timeout.total")
+        s.decoder = SSEDecoder(max_event_bytes=self.options.max_event_bytes)
+        self.resuming.tracker.reconnect()
+        self.dropped_at = dropped_at
+        self.reconnecting = True
+        try:
+            response = await self._open(client, self.last_event_id)
+        except TargetUnreachable as e:
+            # What the first connection showed is still a result: report, do not raise.
+            s.add(violation("resume.unreachable", resume_unreachable(str(e))))
+            return _Outcome.REJECTED
+        if response is None:
+            return _Outcome.REJECTED
+        return await self._read_and_close(response, None)
+
+    # -- one connection -----------------------------------------------------------------------
+
+    async def _open(
+        self, client: httpx.AsyncClient, last_event_id: str | None
+    ) -> httpx.Response | None:
+        """Send the request; the response once its headers are in, or None if rejected."""
+        tracer = _ConnectTracer()
+        try:
+            request = client.build_request(
+                self.method,
+                self.url,
+                headers=self._headers(last_event_id),
+                content=self.content,
+                extensions={"trace": tracer},
+            )
+        except httpx.InvalidURL as e:
+            raise UsageError(f"invalid URL {redact_url(self.url)!r}: {e}") from None
+        except UnicodeEncodeError:
+            raise UsageError("a --header value is not ASCII (HTTP header values must be)") from None
+        send = client.send(request, stream=True, follow_redirects=False)
+        try:
+            response = await self._within(
+                send, self.options.first_byte_timeout, "timeout.first-byte"
+            )
+        except _Expired as e:
+            if e.rule_id == "timeout.first-byte" and tracer.connecting:
+                t = self.options.first_byte_timeout
+                raise self._unreachable(
+                    f"no connection within {t:g} s (--first-byte-timeout)"
+                ) from None
+            raise
+        except httpx.UnsupportedProtocol as e:
+            raise UsageError(f"cannot request {redact_url(self.url)!r}: {_one_line(e)}") from None
+        except httpx.ReadTimeout:  # an injected client's own read timeout
+            raise _Expired("timeout.first-byte") from None
+        except httpx.LocalProtocolError as e:  # h11 refused to send it: our request is bad
+            raise UsageError(redact_text(_invalid_request(e), self.secrets)) from None
+        except httpx.TransportError as e:
+            raise self._unreachable(_root_cause(e)) from None
+        self.session.mark_first_byte(time.monotonic())
+        if await self._accept(response):
+            return response
+        await _close(response)
+        return None
+
+    async def _accept(self, response: httpx.Response) -> bool:
+        """Check the status and headers; False if there is no stream to read."""
+        s = self.session
+        status = response.status_code
+        if not 200 <= status < 300:
+            detail = "" if 300 <= status < 400 else await self._error_detail(response)
+            msg = http_status(
+                status, response.reason_phrase, detail, response.headers.get("location")
+            )
+            if self.reconnecting:
+                msg = f"on reconnecting with Last-Event-ID: {msg}"
+            s.add(violation("http.status", msg or f"HTTP {status}"))
+            return False
+        if self.reconnecting:
+            return True  # the headers were judged on the first connection
+        msg = http_content_type(response.headers.get("content-type"))
+        if msg:
+            self.sse_type = False
+            s.add(violation("http.content-type", msg))
+        msg = http_cache_control(response.headers.get("cache-control"))
+        if msg:
+            s.add(violation("http.cache-control", msg))
+        return True
+
+    async def _read_and_close(self, response: httpx.Response, stop_after: int | None) -> _Outcome:
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        # Raw bytes as they arrive; decoded only if the server compressed though asked not to.
+        chunks = response.aiter_raw() if encoding in ("", "identity") else response.aiter_bytes()
+        try:
+            return await self._read(chunks, stop_after)
+        finally:
+            await _close(response, chunks)
+
+    async def _read(self, chunks: AsyncIterator[bytes], stop_after: int | None) -> _Outcome:
+        s = self.session
+        while True:
+            try:
+                chunk = await self._within(anext(chunks), self.options.idle_timeout, "timeout.idle")
+            except StopAsyncIteration:
+                return _Outcome.END
+            except httpx.ReadTimeout:  # an injected client's own read timeout
+                raise _Expired("timeout.idle") from None
+            except httpx.TransportError as e:
+                # The server or a proxy cut the connection: the end of the stream, as for a
+                # browser.  sse.truncated or the contract's rules say what was lost.
+                s.extra["disconnected"] = _one_line(e)
+                return _Outcome.END
+            at = time.monotonic()
+            s.record(chunk)
+            for event in s.decoder.feed(chunk, at):
+                if self.dropped_at is not None and "reconnect_ms" not in s.extra:
+                    s.extra["reconnect_ms"] = round((at - self.dropped_at) * 1000.0, 3)
+                if not s.feed_event(event, at):
+                    return _Outcome.LIMIT
+                if self.resuming is not None and self.resuming.tracker.ignored:
+                    return _Outcome.IGNORED
+                if stop_after is not None and s.events >= stop_after:
+                    self.last_event_id = event.id
+                    return _Outcome.DROPPED
+
+    async def _error_detail(self, response: httpx.Response) -> str:
+        """The start of an error response's body, as one short line."""
+        chunks = response.aiter_bytes()
+        body = b""
+        try:
+            while len(body) < _ERROR_BODY_BYTES:
+                body += await self._within(anext(chunks), self.options.idle_timeout, "timeout.idle")
+        except (StopAsyncIteration, _Expired, httpx.HTTPError):
+            pass  # what arrived is enough for a message; http.status is the violation
+        finally:
+            await _close(response, chunks)
+        return _error_text(body[:_ERROR_BODY_BYTES])
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def _within(self, aw: Awaitable[T], limit: float, rule_id: str) -> T:
+        """Await ``aw`` for at most ``limit`` seconds and no later than the total deadline."""
+        loop = asyncio.get_running_loop()
+        phase_at = loop.time() + limit
+        at = min(phase_at, self.total_at)
+        try:
+            async with asyncio.timeout_at(None if math.isinf(at) else at) as cm:
+                return await aw
+        except TimeoutError:
+            if not cm.expired():
+                raise
+            raise _Expired("timeout.total" if self.total_at <= phase_at else rule_id) from None
+
+    def _headers(self, last_event_id: str | None) -> list[tuple[str, str]]:
+        """Ours (SSE, body type), unless the user gave the same header; theirs; Last-Event-ID."""
+        user = list(self.options.headers)
+        if last_event_id is not None:
+            user = [(k, v) for k, v in user if k.lower() != "last-event-id"]
+        given = {k.lower() for k, _ in user}
+        ours = SSE_REQUEST_HEADERS + self.content_headers
+        out = [(k, v) for k, v in ours if k.lower() not in given] + user
+        if last_event_id is not None:
+            out.append(("Last-Event-ID", last_event_id))
+        return out
+
+    def _timeout_message(self, rule_id: str) -> str:
+        o, events = self.options, self.session.events
+        if rule_id == "timeout.total":
+            return timeout_total(o.total_timeout, events)
+        if rule_id == "timeout.idle":
+            return timeout_idle(o.idle_timeout, events)
+        return timeout_first_byte(o.first_byte_timeout, self.reconnecting)
+
+    def _check_burst(self, end: float) -> None:
+        s = self.session
+        if s.first_byte is None:
+            return
+        ttfb_ms = (s.first_byte - s.start) * 1000.0
+        msg = timing_buffered(ttfb_ms, s.event_times_ms, (end - s.start) * 1000.0)
+        if msg:
+            s.add(violation("timing.buffered", msg))
+
+    def _unreachable(self, reason: str) -> TargetUnreachable:
+        url = httpx.URL(self.url)
+        where = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+        when = " on reconnecting" if self.reconnecting else ""
+        return TargetUnreachable(redact_text(f"cannot reach {where}{when}: {reason}", self.secrets))
+
+
+def _request_parts(options: CheckOptions) -> tuple[str, bytes | None, tuple[tuple[str, str], ...]]:
+    """Method, body and body headers: POST ``{"inputs": ...}`` or ``--body`` as is, else GET."""
+    if options.inputs is not None and options.body is not None:
+        raise UsageError("give either --inputs or --body, not both")
+    content: bytes | None = None
+    if options.inputs is not None:
+        try:
+            content = json.dumps({"inputs": options.inputs}).encode()
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"--inputs cannot be sent as JSON: {e}") from None
+    elif options.body is not None:
+        content = options.body.encode()
+    method = (options.method or ("POST" if content is not None else "GET")).upper()
+    headers = (("Content-Type", "application/json"),) if content is not None else ()
+    return method, content, headers
+
+
+def _error_text(body: bytes) -> str:
+    text = body.decode("utf-8", "replace")
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        for key in ("error", "detail", "message"):
+            value = doc.get(key)
+            if isinstance(value, dict) and "message" in value:
+                value = value["message"]
+            if value:
+                text = value if isinstance(value, str) else json.dumps(value)
+                break
+    text = " ".join(text.split())
+    return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 1] + "…"
+
+
+def _one_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def _invalid_request(e: httpx.LocalProtocolError) -> str:
+    text = _one_line(e)
+    if "header value" in text.lower():  # never quote it: it may be a credential
+        return "a --header value is invalid: it cannot hold line breaks or control characters"
+    return f"the request cannot be sent: {text} (check --header and --method)"
+
+
+def _root_cause(e: BaseException) -> str:
+    """Why a connection failed, in words: httpx's own message is often "All connection
+    attempts failed", with the refused connection or the DNS error further down the chain."""
+    seen: set[int] = set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        seen.add(id(x))
+        if isinstance(x, ssl.SSLError):
+            return f"TLS failed: {_one_line(x)}"
+        if isinstance(x, socket.gaierror):
+            return f"DNS lookup failed: {x.strerror or _one_line(x)}"
+        if isinstance(x, OSError) and x.errno and x.errno > 0:
+            return os.strerror(x.errno)
+        x = x.__cause__ or x.__context__
+    return _one_line(e)
+
+
+async def _close(response: httpx.Response, chunks: AsyncIterator[bytes] | None = None) -> None:
+    """Close the body iterator and the response, bounded: a stuck close must not hang a run."""
+    try:
+        async with asyncio.timeout(_CLOSE_WAIT):
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            await response.aclose()
+    except (TimeoutError, httpx.HTTPError):
+        pass

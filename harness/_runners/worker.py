@@ -1,0 +1,585 @@
+"""The child process that runs users' generator functions: ``python -P -m harness._runners.worker``.
+
+User code runs here, not in the harness, because it may hang, print, read stdin, eat memory or
+call ``os._exit``; the parent (:mod:`harness._runners.gen`) keeps the clock and kills this
+process when a limit passes.  The process lives across many runs so that a property test
+sending hundreds of examples pays Python's start-up and the user's imports once.
+
+Protocol
+--------
+The child's stdin and stdout belong to the user's code (stdout goes to the parent's stderr), so
+the two sides talk over two dedicated pipes whose fd numbers are given on the command line,
+one message per line::
+
+    parent -> child   {"target", "module", "is_path", "function", "inputs", "cwd",
+                       "max_events"}  (JSON; "module" is an absolute path or a dotted name)
+                      {"op": "inspect", "target", "module", "is_path", "cwd", "names"}
+    child -> parent   ready                       once, after start-up
+                      call                        loaded and inputs bound: calling the function
+                      item <json text>            one yielded item, exactly as a gateway sends it
+                      end                         exhausted, or max_events reached and closed
+                      load-error {"message"}      the target cannot be loaded or called so
+                      raised {...}                an exception escaped the generator
+                      not-iterator {...}          the function returned something else
+                      not-serializable {...}      an item json.dumps rejects; the run stopped
+
+An inspect request is answered by one line, ``functions {"functions": {name: {"name", "kind",
+"parameters", "signature"} | null}, "available": [...]}`` or ``load-error {"message"}``: the
+module is imported here, never in the parent, because importing runs the user's code.
+
+Every run ends with exactly one of the last five messages; ``call`` precedes all but
+``load-error``.  Control payloads are ASCII JSON; only item payloads carry raw UTF-8, and
+``json.dumps`` never puts a line break in its output, so one line is always one message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import importlib
+import importlib.util
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import inspect
+
+__all__ = ["main"]
+
+_MAX_TEXT = 300
+
+
+class LoadError(Exception):
+    """The target cannot be loaded or called with these inputs; ``str(e)`` is one line."""
+
+
+# -- talking to the parent --------------------------------------------------------------------
+
+
+class Channel:
+    """The child's end of the parent-bound pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send(self, tag: bytes, payload: bytes = b"") -> None:
+        data = memoryview(tag + b" " + payload + b"\n" if payload else tag + b"\n")
+        while data:  # a pipe write may be partial when the message outgrows the pipe buffer
+            data = data[os.write(self.fd, data) :]
+
+    def send_json(self, tag: bytes, obj: dict[str, Any]) -> None:
+        self.send(tag, json.dumps(obj).encode())
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+class Loader:
+    """Imports target modules once and keeps them: a worker serves many runs of one target."""
+
+    def __init__(self) -> None:
+        self._by_path: dict[str, ModuleType] = {}
+        self._cwd = ""
+
+    def function(self, request: dict[str, Any]) -> tuple[Callable[..., Any], str | None]:
+        """The callable a request names, and the file of its module (for traceback frames)."""
+        module = self.module(request)
+        shown = request["target"].rpartition(":")[0]  # as the user wrote it, for messages
+        fn = _attribute(module, shown, request["function"])
+        return fn, getattr(module, "__file__", None)
+
+    def module(self, request: dict[str, Any]) -> ModuleType:
+        """The module a request names, imported on first use."""
+        self._enter(request["cwd"])
+        module_name: str = request["module"]
+        if request["is_path"]:
+            return self._path_module(module_name)
+        return _dotted_module(module_name)
+
+    def _enter(self, cwd: str) -> None:
+        # The parent may have changed directory since this process started, and a previous
+        # run may have too: relative paths in user code, and dotted targets, resolve against
+        # the parent's current directory, as they would in-process.
+        if os.getcwd() != cwd:
+            os.chdir(cwd)
+        if cwd == self._cwd:
+            return
+        if self._cwd and self._cwd in sys.path:
+            sys.path.remove(self._cwd)
+        sys.path.insert(0, cwd)
+        self._cwd = cwd
+
+    def _path_module(self, path: str) -> ModuleType:
+        module = self._by_path.get(path)
+        if module is None:
+            module = self._by_path[path] = _import_path(path)
+        return module
+
+
+def _import_path(path: str) -> ModuleType:
+    if not os.path.isfile(path):
+        raise LoadError(f"no such file: {path}")
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # so the module can import its siblings, as it would at home
+    name = os.path.splitext(os.path.basename(path))[0]
+    # The plain stem keeps reprs readable; a stem that is taken (json.py, a second fake.py)
+    # gets a unique name so it never shadows or replaces another module.
+    if not name.isidentifier() or name in sys.modules:
+        name = f"_harness_target_{zlib.crc32(path.encode()):08x}_{name}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise LoadError(f"cannot import {path}: not a Python source file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look the module up by name
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        del sys.modules[name]
+        raise LoadError(f"importing {path} raised {_describe(exc, path)}") from None
+    return module
+
+
+def _dotted_module(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            raise LoadError(
+                f"no module named {name!r} importable from {os.getcwd()} "
+                "(give a path to a .py file, or run from the folder that holds the module)"
+            ) from None
+        raise LoadError(f"importing {name} raised {_describe(exc, None)}") from None
+    except BaseException as exc:
+        raise LoadError(f"importing {name} raised {_describe(exc, None)}") from None
+
+
+def _attribute(module: ModuleType, module_name: str, dotted: str) -> Callable[..., Any]:
+    obj: Any = module
+    for part in dotted.split("."):
+        if not hasattr(obj, part):
+            raise LoadError(f"{module_name} has no function {dotted!r}{_did_you_mean(obj, part)}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise LoadError(f"{module_name}:{dotted} is a {type(obj).__name__}, not a function")
+    fn: Callable[..., Any] = obj
+    return fn
+
+
+def _did_you_mean(obj: object, name: str) -> str:
+    names = [n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n, None))]
+    # Suggest what the module defines, not what it imported (Any, Iterator, datetime...).
+    home = getattr(obj, "__name__", None)
+    own = [n for n in names if getattr(getattr(obj, n), "__module__", None) == home]
+    names = own or names
+    close = difflib.get_close_matches(name, names, n=3)
+    if close:
+        return " (did you mean " + ", ".join(repr(c) for c in close) + "?)"
+    return f" (it has: {', '.join(names[:10])})" if names else ""
+
+
+def check_inputs(fn: Callable[..., Any], inputs: dict[str, Any], name: str) -> None:
+    """Bind the inputs before calling, so that a TypeError here is the caller's mistake and a
+    TypeError from the call itself is the function's own."""
+    import inspect  # only on the first run: it is the slowest import of the worker
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # some builtins have no signature: let the call itself decide
+    try:
+        sig.bind(**inputs)
+    except TypeError as exc:
+        bare = sig.replace(
+            parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
+            return_annotation=sig.empty,
+        )
+        given = ", ".join(inputs) or "none"
+        why = _misfit(sig, inputs) or str(exc)
+        raise LoadError(
+            f"cannot call {name}{bare} with the inputs given ({given}): {why}"
+        ) from None
+
+
+def _misfit(sig: inspect.Signature, inputs: dict[str, Any]) -> str:
+    """Every input the function does not take and every argument it lacks, not just the first."""
+    params = sig.parameters.values()
+    named = {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
+    unexpected = [k for k in inputs if k not in named and not takes_any]
+    missing = [n for n, p in named.items() if p.default is p.empty and n not in inputs]
+    parts = [
+        f"{label} {', '.join(repr(n) for n in names)}"
+        for label, names in (("unexpected input", unexpected), ("missing input", missing))
+        if names
+    ]
+    return "; ".join(parts)
+
+
+# -- describing failures ----------------------------------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+
+
+def _type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _describe(exc: BaseException, user_file: str | None) -> str:
+    """``Type: message (at file:line)`` for load errors, which are one line for the user."""
+    message = _safe_str(exc)
+    text = f"{_type_name(exc)}: {message}" if message else _type_name(exc)
+    where = _where(exc, user_file)
+    return f"{text} (at {where['where']})" if where else text
+
+
+def _where(exc: BaseException, user_file: str | None) -> dict[str, str] | None:
+    """The last traceback frame in the user's file (else the last one outside this worker):
+    the line the user has to look at, not the library line that raised."""
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if f.filename != __file__ and not f.filename.startswith("<frozen ")
+    ]
+    mine = [f for f in frames if f.filename == user_file]
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return {"where": f"{_short(exc.filename)}:{exc.lineno}", "line": (exc.text or "").strip()}
+    if not (mine or frames):
+        return None
+    f = (mine or frames)[-1]
+    return {"where": f"{_short(f.filename)}:{f.lineno} in {f.name}", "line": f.line or ""}
+
+
+def _short(path: str) -> str:
+    rel = os.path.relpath(path) if os.path.isabs(path) else path
+    return path if rel.startswith("..") else rel
+
+
+def raised_report(exc: BaseException, user_file: str | None, items: int) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "type": _type_name(exc),
+        "message": _safe_str(exc),
+        "items": items,
+    }
+    report.update(_where(exc, user_file) or {})
+    return report
+
+
+def _safe_repr(obj: object) -> str:
+    try:
+        return _one_line(repr(obj))
+    except Exception as exc:  # a broken __repr__ must not take the worker down
+        return f"<{type(obj).__name__} object; repr() raised {_type_name(exc)}>"
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return _one_line(str(exc))
+    except Exception:  # a broken __str__ must not take the worker down
+        return "(its message could not be read)"
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+class Run:
+    """One call of the target: drives the iterator and reports what it yields."""
+
+    def __init__(self, channel: Channel, user_file: str | None, max_events: int) -> None:
+        self.channel = channel
+        self.user_file = user_file
+        self.max_events = max_events
+        self.items = 0
+
+    def emit(self, item: object) -> bool:
+        """Send one item as a gateway would serialise it; False (and reported) if it cannot."""
+        try:
+            text = json.dumps(item, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except Exception as exc:  # TypeError, ValueError (NaN, circular), UnicodeEncodeError
+            self.channel.send_json(
+                b"not-serializable",
+                {
+                    "index": self.items,
+                    "repr": _safe_repr(item),
+                    "type": type(item).__name__,
+                    "error": f"{_type_name(exc)}: {_safe_str(exc)}",
+                },
+            )
+            return False
+        self.channel.send(b"item", text)
+        self.items += 1
+        return True
+
+    def raised(self, exc: BaseException) -> None:
+        self.channel.send_json(b"raised", raised_report(exc, self.user_file, self.items))
+
+    def sync(self, it: Iterator[Any]) -> None:
+        while self.items < self.max_events:
+            try:
+                item = next(it)
+            except StopIteration:
+                break
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt are the user's too
+                return self.raised(exc)
+            if not self.emit(item):
+                return _close_quietly(it)
+        else:
+            try:  # max_events reached: let the generator run its finally blocks
+                _close(it)
+            except BaseException as exc:
+                return self.raised(exc)
+        self.channel.send(b"end")
+
+    async def async_(self, ait: AsyncIterator[Any]) -> None:
+        while self.items < self.max_events:
+            try:
+                item = await ait.__anext__()
+            except StopAsyncIteration:
+                break
+            except BaseException as exc:
+                return self.raised(exc)
+            if not self.emit(item):
+                # One problem, one report: the item that could not be sent.
+                with contextlib.suppress(BaseException):
+                    await _aclose(ait)
+                return None
+        else:
+            try:
+                await _aclose(ait)
+            except BaseException as exc:
+                return self.raised(exc)
+        self.channel.send(b"end")
+        return None
+
+
+def _close(it: object) -> None:
+    close = getattr(it, "close", None)
+    if callable(close):
+        close()
+
+
+def _close_quietly(it: object) -> None:
+    with contextlib.suppress(BaseException):  # one problem, one report: the unsendable item
+        _close(it)
+
+
+async def _aclose(ait: object) -> None:
+    aclose = getattr(ait, "aclose", None)
+    if callable(aclose):
+        await aclose()
+
+
+def handle(request: dict[str, Any], loader: Loader, channel: Channel) -> None:
+    """One request: ``"op": "inspect"`` describes functions, anything else is a run."""
+    if request.get("op") == "inspect":
+        return inspect_module(request, loader, channel)
+    return serve(request, loader, channel)
+
+
+def serve(request: dict[str, Any], loader: Loader, channel: Channel) -> None:
+    """Handle one run request, ending with exactly one terminal message."""
+    target: str = request["target"]
+    inputs: dict[str, Any] = request["inputs"]
+    try:
+        fn, user_file = loader.function(request)
+        check_inputs(fn, inputs, request["function"])
+    except LoadError as exc:
+        return channel.send_json(b"load-error", {"message": str(exc)})
+    except BaseException as exc:  # e.g. a module __getattr__ that raises
+        message = f"loading {target} raised {_describe(exc, None)}"
+        return channel.send_json(b"load-error", {"message": message})
+    run = Run(channel, user_file, request["max_events"])
+    channel.send(b"call")
+    try:
+        result = fn(**inputs)
+    except BaseException as exc:
+        return run.raised(exc)
+    if isinstance(result, Iterator):
+        return run.sync(result)
+    if isinstance(result, AsyncIterator):
+        import asyncio  # only for async targets: it is a large import
+
+        return asyncio.run(run.async_(result))
+    _not_iterator(result, target, channel)
+
+
+def _not_iterator(result: object, target: str, channel: Channel) -> None:
+    close = getattr(result, "close", None)
+    if type(result).__name__ == "coroutine" and callable(close):
+        close()  # never awaited on purpose: no "coroutine was never awaited" warning
+    channel.send_json(
+        b"not-iterator",
+        {"type": type(result).__name__, "repr": _safe_repr(result), "target": target},
+    )
+
+
+# -- inspecting --------------------------------------------------------------------------------
+
+#: Return annotations that make an ordinary function a stream (it returns an iterator).
+_ITERATOR_RETURN = (
+    r"^(?:typing\.|collections\.abc\.|t\.)?(?:Iterator|Generator|AsyncIterator|AsyncGenerator)\b"
+)
+
+
+def inspect_module(request: dict[str, Any], loader: Loader, channel: Channel) -> None:
+    """Describe the functions ``request["names"]`` of a module: one ``functions`` message
+    (``null`` for a name with nothing callable behind it), or ``load-error``."""
+    try:
+        module = loader.module(request)
+    except LoadError as exc:
+        return channel.send_json(b"load-error", {"message": str(exc)})
+    except BaseException as exc:
+        message = f"loading {request['target']} raised {_describe(exc, None)}"
+        return channel.send_json(b"load-error", {"message": message})
+    functions: dict[str, Any] = {}
+    for name in request["names"]:
+        try:
+            obj = getattr(module, name, None)
+        except Exception:  # a module __getattr__ that raises: nothing usable under that name
+            obj = None
+        functions[name] = describe_callable(name, obj) if callable(obj) else None
+    channel.send_json(b"functions", {"functions": functions, "available": _public(module)})
+
+
+def _public(module: ModuleType) -> list[str]:
+    """The module's own public callables (not what it imported), for "did you mean"."""
+    home = module.__name__
+    names = []
+    for name, obj in list(vars(module).items()):
+        if not name.startswith("_") and callable(obj) and getattr(obj, "__module__", None) == home:
+            names.append(name)
+    return sorted(names)
+
+
+def describe_callable(name: str, obj: Callable[..., Any]) -> dict[str, Any]:
+    """Kind (generator, async-generator, iterator, function, coroutine, class, other) and the
+    parameters, as ``harness._contracts.manifest.FunctionInfo.from_json`` reads them."""
+    import inspect
+
+    try:
+        sig: inspect.Signature | None = inspect.signature(obj)
+    except (TypeError, ValueError):
+        sig = None
+    params = None
+    text = ""
+    if sig is not None:
+        params = [
+            {
+                "name": p.name,
+                "kind": p.kind.name,
+                "has_default": p.default is not p.empty,
+                "default": None if p.default is p.empty else _safe_repr(p.default),
+            }
+            for p in sig.parameters.values()
+        ]
+        bare = sig.replace(
+            parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
+            return_annotation=sig.empty,
+        )
+        text = str(bare)
+    return {"name": name, "kind": _kind(obj, sig), "parameters": params, "signature": text}
+
+
+def _kind(obj: Callable[..., Any], sig: inspect.Signature | None) -> str:
+    import inspect
+    import re
+
+    if inspect.isclass(obj):
+        return "class"
+    try:
+        inner = inspect.unwrap(obj)  # a decorator with functools.wraps keeps the generator
+    except ValueError:
+        inner = obj
+    call = type(obj).__call__ if callable(obj) else None
+    candidates = [obj, inner] if inspect.isroutine(obj) else [obj, inner, call]
+    for f in candidates:
+        if inspect.isasyncgenfunction(f):
+            return "async-generator"
+        if inspect.isgeneratorfunction(f):
+            return "generator"
+    if sig is not None and sig.return_annotation is not sig.empty:
+        ann = sig.return_annotation
+        shown = ann if isinstance(ann, str) else getattr(ann, "__qualname__", None) or repr(ann)
+        if re.match(_ITERATOR_RETURN, str(shown)):
+            return "iterator"
+    if any(inspect.iscoroutinefunction(f) for f in candidates):
+        return "coroutine"
+    return "function" if inspect.isroutine(inner) else "other"
+
+
+# -- the process ------------------------------------------------------------------------------
+
+
+def _limit_memory(limit: int) -> None:
+    """Cap the address space so a runaway generator meets MemoryError, not the OOM killer."""
+    try:
+        import resource
+
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if limit > 0:
+            capped = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (capped, hard))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a segfault should not dump GiBs
+    except (ImportError, ValueError, OSError):
+        pass  # not every platform supports these limits; the timeouts still hold
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the parent is gone (it was killed and could not clean up): no orphans."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        try:  # our group: this process and anything the user's code started
+            os.killpg(os.getpgid(0), signal.SIGKILL)
+        finally:
+            os._exit(1)
+
+    threading.Thread(target=watch, name="harness-parent-watch", daemon=True).start()
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m harness._runners.worker", description=__doc__)
+    p.add_argument("--cmd-fd", type=int, required=True)
+    p.add_argument("--out-fd", type=int, required=True)
+    p.add_argument("--parent-pid", type=int, default=0)
+    p.add_argument("--memory-limit", type=int, default=0, help="bytes of address space; 0: none")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    for fd in (args.cmd_fd, args.out_fd):
+        os.set_inheritable(fd, False)  # processes the user starts must not hold our pipes open
+    _limit_memory(args.memory_limit)
+    if args.parent_pid:
+        _watch_parent(args.parent_pid)
+    channel, loader = Channel(args.out_fd), Loader()
+    try:
+        channel.send(b"ready")
+        with os.fdopen(args.cmd_fd, "rb") as commands:
+            for line in commands:
+                handle(json.loads(line), loader, channel)
+    except BrokenPipeError:
+        pass  # the parent went away: nothing left to report to
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
