@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 docs: $(STAMP)
-	$(BIN)/python -m harness._docs > docs/rules.md
+	$(BIN)/stream-harness rules --format markdown > docs/rules.md
 
 lock:
 	{ echo "# Transitive pins (constraints) so a fresh install resolves exactly what CI tested."; echo "# Regenerate with: make lock"; $(BIN)/python -m pip freeze --exclude-editable | sort -f; } > constraints.txt

@@ -37,6 +37,7 @@ _NO_VIOLATIONS: Final = NO_VIOLATIONS
 class PrefabChecker(ContractEngine):
     """Checks one stream against the prefab contract (a :class:`ContractChecker`).
 
+    >>> from harness import SSEEvent
     >>> c = PrefabChecker()
     >>> c.feed(SSEEvent('{"type": "start"}')), c.feed(SSEEvent('{"type": "done"}'))
     ([], [])
