@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import SSEDecoder, SSEEvent
+from harness._core.sse import MAX_RETRY
 
 # -- a reference decoder, written line by line from the WHATWG HTML event-stream text ----------
 
 
+def reference_retry(value: str) -> int:
+    """The spec's base-ten integer, capped where the decoder caps it (no int-string limit)."""
+    digits = value.lstrip("0")
+    return MAX_RETRY if len(digits) > len(str(MAX_RETRY)) else min(int(digits or "0"), MAX_RETRY)
+
+
 def reference_decode(stream: bytes) -> tuple[list[tuple[str, str, str, int | None]], str]:
     """Slow and literal: decode the whole stream, split lines, apply the field rules."""
+    events, last_id, _ = reference_decode_all(stream)
+    return events, last_id
+
+
+def reference_decode_all(
+    stream: bytes,
+) -> tuple[list[tuple[str, str, str, int | None]], str, int | None]:
+    """The events, the last event id and the reconnection time the stream set, if any."""
     text = stream.decode("utf-8", "replace")
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -23,6 +39,7 @@ def reference_decode(stream: bytes) -> tuple[list[tuple[str, str, str, int | Non
     events = []
     data, etype, last_id_buf, retry_ev = "", "", "", None
     last_id = ""
+    retry: int | None = None
     for line in lines:
         if line == "":
             last_id = last_id_buf
@@ -50,8 +67,8 @@ def reference_decode(stream: bytes) -> tuple[list[tuple[str, str, str, int | Non
             if "\0" not in value:
                 last_id_buf = value
         elif name == "retry" and value and all(c in "0123456789" for c in value):
-            retry_ev = int(value)
-    return events, last_id
+            retry_ev = retry = reference_retry(value)
+    return events, last_id, retry
 
 
 def project(events: list[SSEEvent]) -> list[tuple[str, str, str, int | None]]:
@@ -252,6 +269,36 @@ def test_decoder_when_crlf_torn_inside_an_event_then_size_counts_the_lf() -> Non
         assert [e.oversize for e in events] == [True], cut
 
 
+def test_decoder_when_retry_has_thousands_of_digits_then_capped_not_raised() -> None:
+    d = SSEDecoder()
+    assert d.feed(b"retry: " + b"9" * 5000 + b"\ndata: x\n\n")[0].retry == MAX_RETRY
+    assert d.feed(b"retry: " + b"0" * 5000 + b"7\ndata: x\n\n")[0].retry == 7
+    assert d.retry == 7
+
+
+@pytest.mark.parametrize(
+    ("chunks", "data"),
+    [
+        ([b"data: a\r\n\r\ndata: b\r\n", b"data: c\n\n"], ["a", "b\nc"]),
+        ([b"\r\n\r\ndata\r\n", b"\n"], [""]),
+        ([b"id: 1\r\n\r\ndata: x\r\nda", b"ta: y\n\n"], ["x\ny"]),
+    ],
+)
+def test_decoder_when_crlf_bulk_chunk_leaves_lines_then_next_lf_chunk_reads_them_as_lines(
+    chunks: list[bytes], data: list[str]
+) -> None:
+    d = SSEDecoder()
+    events = [e for c in chunks for e in d.feed(c)]
+    assert [e.data for e in events] == data
+
+
+def test_decoder_when_crlf_bulk_chunk_ends_in_retry_line_then_retry_set() -> None:
+    d = SSEDecoder()
+    d.feed(b"\r\n\r\nretry:7\r\n")
+    d.finish()  # the line may wait in the buffer until the stream ends, as on the LF path
+    assert d.retry == 7
+
+
 def test_decoder_rejects_nonpositive_limit() -> None:
     with pytest.raises(ValueError, match="max_event_bytes"):
         SSEDecoder(max_event_bytes=0)
@@ -262,15 +309,52 @@ def test_decoder_rejects_nonpositive_limit() -> None:
 _names = st.sampled_from(["data", "id", "event", "retry", "foo", "", "dat", "data "])
 _values = st.text(alphabet=st.sampled_from([*list("ab 1:\x00é\ufeff"), "\ud7ff"]), max_size=6)
 _line_ends = st.sampled_from([b"\n", b"\r", b"\r\n"])
+_retry_values = (
+    _values
+    | st.from_regex(r"[0-9]{1,4}", fullmatch=True)
+    | st.sampled_from(["0" * 4400 + "7", "9" * 4400, str(MAX_RETRY + 1), "00" + str(MAX_RETRY)])
+)
 
 
 @st.composite
 def sse_streams(draw: st.DrawFn) -> bytes:
     """Arbitrary, often malformed, streams: random fields, comments, line ends, bad bytes."""
+    return b"".join(draw(sse_lines()))
+
+
+@st.composite
+def chunked_sse_streams(draw: st.DrawFn) -> tuple[bytes, list[int]]:
+    """A stream and where to cut it: anywhere, or at line boundaries, where a chunk that is a
+    run of whole CRLF lines (the CRLF bulk path) meets one that is not."""
+    parts = draw(sse_lines())
+    stream = b"".join(parts)
+    bounds = list(accumulate(map(len, parts)))
+    cuts = draw(st.lists(st.integers(0, len(stream)), max_size=8))
+    if bounds:
+        cuts += draw(st.lists(st.sampled_from(bounds), max_size=4))
+    # Where the line end changes kind, a cut puts a pure-CRLF chunk beside another kind.
+    ends = [p[-2:] if p.endswith(b"\r\n") else p[-1:] for p in parts]
+    switches = [b for b, e, f in zip(bounds, ends, ends[1:], strict=False) if e != f]
+    if switches and draw(st.booleans()):
+        cuts.append(draw(st.sampled_from(switches)))
+    return stream, cuts
+
+
+@st.composite
+def sse_lines(draw: st.DrawFn) -> list[bytes]:
+    """The lines (with their line ends) of an arbitrary stream, as ``sse_streams`` joins them."""
     parts: list[bytes] = []
     if draw(st.booleans()):
         parts.append(b"\xef\xbb\xbf")
-    for _ in range(draw(st.integers(0, 12))):
+    # Often one line end for the whole stream, or CRLF switching to LF part-way: servers do the
+    # first, and a CRLF-only run is what takes the CRLF bulk path, which the switch then leaves.
+    mode = draw(st.sampled_from(["fixed", "mixed", "switch"]))
+    line_ends = st.just(draw(_line_ends)) if mode == "fixed" else _line_ends
+    n_lines = draw(st.integers(0, 12))
+    switch_at = draw(st.integers(0, n_lines)) if mode == "switch" else -1
+    for i in range(n_lines):
+        if mode == "switch":
+            line_ends = st.just(b"\r\n" if i < switch_at else b"\n")
         kind = draw(st.integers(0, 9))
         if kind == 0:
             line = b""
@@ -281,23 +365,61 @@ def sse_streams(draw: st.DrawFn) -> bytes:
         else:
             name = draw(_names).encode()
             sep = draw(st.sampled_from([b":", b": ", b":  ", b""]))
-            line = name + sep + draw(_values).encode()
-        parts.append(line + draw(_line_ends))
+            value = draw(_retry_values if name == b"retry" else _values)
+            line = name + sep + value.encode()
+        parts.append(line + draw(line_ends))
     if draw(st.booleans()):
         parts.append(draw(st.sampled_from([b"data: tail", b"", b":c", b"\r"])))
-    return b"".join(parts)
+    return parts
 
 
-@given(stream=sse_streams(), cuts=st.lists(st.integers(0, 200), max_size=8))
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+_field_lines = st.sampled_from(
+    [b"data: a", b"data", b"data:", b"event: e", b"id: 1", b"retry: 7", b"retry:7", b":c", b"x: y"]
+)
+
+
+@st.composite
+def line_end_switching_streams(draw: st.DrawFn) -> tuple[bytes, list[int]]:
+    """Event-shaped streams whose line ends change kind as they go (CRLF lines, then LF or CR
+    lines, and back), cut at line boundaries: a chunk of whole CRLF lines takes the CRLF bulk
+    path and must leave what it did not parse in a state any later path reads the same."""
+    lines = draw(st.lists(_field_lines | st.just(b""), max_size=14))
+    runs = draw(st.lists(st.tuples(_line_ends, st.integers(1, 6)), min_size=2, max_size=4))
+    if draw(st.booleans()):
+        runs[0] = (b"\r\n", runs[0][1])  # most often what servers send
+    ends = [end for end, n in runs for _ in range(n)]
+    ends += [ends[-1]] * len(lines)
+    parts = [line + end for line, end in zip(lines, ends, strict=False)]
+    bounds = list(accumulate(map(len, parts)))
+    cuts = draw(st.lists(st.sampled_from(bounds), max_size=3)) if bounds else []
+    switches = [b for b, e, f in zip(bounds, ends, ends[1 : len(parts)], strict=False) if e != f]
+    if switches:
+        cuts.append(draw(st.sampled_from(switches)))
+    return b"".join(parts), cuts
+
+
+@given(chunked=chunked_sse_streams())
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
 def test_decoder_agrees_with_reference_however_the_bytes_are_split(
-    stream: bytes, cuts: list[int]
+    chunked: tuple[bytes, list[int]],
 ) -> None:
-    cuts = [c for c in cuts if c <= len(stream)]
+    assert_agrees_with_reference(*chunked)
+
+
+@given(chunked=line_end_switching_streams())
+@settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
+def test_decoder_when_line_ends_change_kind_between_chunks_then_agrees_with_reference(
+    chunked: tuple[bytes, list[int]],
+) -> None:
+    assert_agrees_with_reference(*chunked)
+
+
+def assert_agrees_with_reference(stream: bytes, cuts: list[int]) -> None:
     events, d = decode_in_chunks(stream, cuts)
-    expected, last_id = reference_decode(stream)
+    expected, last_id, retry = reference_decode_all(stream)
     assert project(events) == expected
     assert d.last_event_id == last_id
+    assert d.retry == retry
     whole, _ = decode_in_chunks(stream, [])
     assert [e.offset for e in events] == [e.offset for e in whole]
 

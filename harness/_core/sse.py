@@ -19,6 +19,10 @@ falling back to the general field parser.  A chunk containing CR takes the gener
 which also handles a CRLF torn across two chunks (the CR ends the line at once, so the event is
 not held back waiting for the next chunk; a leading LF in the next chunk is then dropped).
 
+A chunk whose line ends are all CRLF and which completes an event is normalised to LF and takes
+the same bulk path; what it leaves unparsed is kept raw, CRs and all, and flagged, so that the
+next chunk is read by a path that knows CR (the LF path would keep the CR in a field's value).
+
 Only the unterminated last line of a chunk is carried over (``_tail``), as a list of pieces so
 that an event arriving one byte per chunk is joined once, not quadratically.
 """
@@ -34,6 +38,9 @@ from typing import Final, NamedTuple
 __all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "SSEEvent"]
 
 DEFAULT_MAX_EVENT_BYTES: Final = 1 << 20
+#: The largest reconnection time kept, in milliseconds: a longer ``retry:`` value (the spec sets
+#: no bound; Python's int parser refuses over 4 300 digits) is capped to it, never an error.
+MAX_RETRY: Final = (1 << 63) - 1
 _BOM: Final = b"\xef\xbb\xbf"
 _LINE_END: Final = re.compile(rb"\r\n|\r|\n")
 _DIGITS: Final = re.compile(rb"[0-9]+")
@@ -77,6 +84,16 @@ class SSEEvent(NamedTuple):
 
 
 _new = tuple.__new__
+_RETRY_DIGITS: Final = len(str(MAX_RETRY))
+
+
+def _retry(digits: bytes) -> int:
+    """The spec's base-ten integer of an all-digit ``retry`` value, capped at ``MAX_RETRY``
+    (checked on length first: ``int()`` of a 5 000-digit string raises)."""
+    digits = digits.lstrip(b"0")
+    if len(digits) > _RETRY_DIGITS:
+        return MAX_RETRY
+    return min(int(digits or b"0"), MAX_RETRY)
 
 
 def _decode(raw: bytes) -> tuple[str, bool]:
@@ -116,6 +133,7 @@ class SSEDecoder:
         self._pos = 0  # stream offset of the first byte of _tail
         self._bom_pending = True
         self._after_cr = False  # previous chunk ended in CR: drop one leading LF
+        self._tail_cr = False  # _tail may hold CR line ends (left by the CRLF path)
         # Fields of the event being built from parsed lines.
         self._data: list[bytes] = []
         self._type = b""
@@ -145,11 +163,11 @@ class SSEDecoder:
                 self._lf_after_cr(out)
                 if not chunk:
                     return out
-        if self._skipping:
-            self._feed_general(chunk, out, at)
-        elif b"\r" not in chunk:
+        if b"\r" not in chunk and not (self._skipping or self._tail_cr):
             self._feed_lf(chunk, out, at)
-        elif b"\r\n\r\n" in chunk and chunk[-1:] != b"\r":
+            return out
+        self._tail_cr = False  # both other paths take up the tail
+        if b"\r\n\r\n" in chunk and chunk[-1:] != b"\r" and not self._skipping:
             self._feed_crlf(chunk, out, at)
         else:
             self._feed_general(chunk, out, at)
@@ -173,7 +191,8 @@ class SSEDecoder:
         rest = b"".join(self._tail)
         self._tail, self._tail_len = [], 0
         self._bom_pending = False
-        lines = rest.split(b"\n")
+        lines = _LINE_END.split(rest) if self._tail_cr else rest.split(b"\n")
+        self._tail_cr = False
         partial = lines.pop()
         sink: list[SSEEvent] = []
         for line in lines:  # complete lines of an unfinished event: parse them to see what is lost
@@ -229,8 +248,10 @@ class SSEDecoder:
             self._feed_general(chunk, out, at)
             return
         rest = self._split(chunk.replace(b"\r\n", b"\n"), out, at, 2)
-        if rest:  # keep the raw bytes: a later chunk may take another path
+        if rest:  # keep the raw bytes, so that the next CRLF chunk can take the bulk path too
             self._keep(chunk[len(chunk) - len(rest) - rest.count(b"\n") :], out)
+            # ... but they may hold CRLF line ends, which the LF path would misread.
+            self._tail_cr = b"\n" in rest
 
     def _split(self, buf: bytes, out: list[SSEEvent], at: float | None, w: int) -> bytes:
         """Parse the complete events in LF-only ``buf``; return the unparsed rest.
@@ -446,7 +467,7 @@ class SSEDecoder:
         elif name == b"event":
             self._type = value
         elif name == b"retry" and _DIGITS.fullmatch(value):
-            self._ev_retry = self.retry = int(value)
+            self._ev_retry = self.retry = _retry(value)
         # Any other field name is ignored, as the spec says.
 
     # -- dispatch -----------------------------------------------------------------------------
