@@ -14,6 +14,7 @@ RULE_MODULES: Final = (
     "harness._core.session",
     "harness._core.resume",
     "harness._core.http_rules",
+    "harness._core.framing_rules",
     "harness._contracts.rules",
     "harness._contracts.manifest",
     "harness._contracts.generator_rules",

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness._core.framing import SSE, FrameDecoder, make_decoder
+from harness._core.framing_rules import framing_violations
 from harness._core.redact import redact_text
 from harness._core.rules import Severity, Violation, rule, violation
-from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
+from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEEvent
 from harness._core.thresholds import ThresholdResult
 
 __all__ = [
@@ -180,10 +182,14 @@ class StreamSession:
         start: float,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_events: int = DEFAULT_MAX_EVENTS,
+        framing: str = SSE,
     ) -> None:
         self.target = target
         self.checker = checker
-        self.decoder = SSEDecoder(max_event_bytes=max_event_bytes)
+        #: How the bytes are framed (``harness._core.framing``): ``sse``, ``ndjson``, ``text``.
+        self.framing = framing
+        self.max_event_bytes = max_event_bytes
+        self.decoder: FrameDecoder = make_decoder(framing, max_event_bytes)
         self.max_events = max_events
         self.start = start
         self.first_byte: float | None = None
@@ -199,6 +205,13 @@ class StreamSession:
         self._raw_truncated = False
 
     # -- input --------------------------------------------------------------------------------
+
+    def set_framing(self, framing: str) -> None:
+        """Decode with ``framing`` from now on (a runner learns it from the response headers,
+        before the first byte of the body)."""
+        if framing != self.framing:
+            self.framing = framing
+            self.decoder = make_decoder(framing, self.max_event_bytes)
 
     def mark_first_byte(self, at: float) -> None:
         if self.first_byte is None:
@@ -275,11 +288,15 @@ class StreamSession:
                 self.add(violation("limit.max-events", msg))
             complete = False
         elif bytes_stream:
-            self.decoder.finish()
+            for event in self.decoder.finish():  # an NDJSON last line without a line end
+                if not self.feed_event(event, end):
+                    break
             msg = sse_truncated(self.decoder.truncated)
             if msg and complete:
                 self.add(violation("sse.truncated", msg, None))
                 complete = False
+            for v in framing_violations(self.framing, self.decoder, self.events, complete):
+                self.add(v)
         for v in self.checker.finish(complete=complete):
             self.add(v)
         return CheckResult(

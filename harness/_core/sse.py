@@ -85,6 +85,7 @@ class SSEEvent(NamedTuple):
 
 _new = tuple.__new__
 _RETRY_DIGITS: Final = len(str(MAX_RETRY))
+_KEEP_UNKNOWN: Final = 200  # bytes of the first unknown field line kept for the message
 
 
 def _retry(digits: bytes) -> int:
@@ -125,6 +126,11 @@ class SSEDecoder:
         self.bytes_fed = 0
         #: Set by ``finish()``: the stream ended inside an event, which was discarded.
         self.truncated = False
+        #: Lines that were neither a field the spec knows nor a comment (the spec ignores them;
+        #: almost always an unescaped newline inside data): how many, and the first one with
+        #: its byte offset.  Plain events never reach the code that counts them.
+        self.unknown_fields = 0
+        self.first_unknown_field: tuple[int, bytes] | None = None
 
         # Bytes not yet parsed, starting at a line start: on the LF-only path, every line of the
         # unfinished event; on the general path, only the unterminated last line.
@@ -447,9 +453,9 @@ class SSEDecoder:
             self._overflow(out)
             return
         self._pos += n
-        self._field(line)
+        self._field(line, n)
 
-    def _field(self, line: bytes) -> None:
+    def _field(self, line: bytes, n: int = 0) -> None:
         colon = line.find(b":")
         if colon == 0:
             return  # a comment
@@ -466,9 +472,13 @@ class SSEDecoder:
                 self._id_buf = _decode(value)[0]
         elif name == b"event":
             self._type = value
-        elif name == b"retry" and _DIGITS.fullmatch(value):
-            self._ev_retry = self.retry = _retry(value)
-        # Any other field name is ignored, as the spec says.
+        elif name == b"retry":
+            if _DIGITS.fullmatch(value):
+                self._ev_retry = self.retry = _retry(value)
+        else:  # any other field name is ignored, as the spec says -- but counted
+            self.unknown_fields += 1
+            if self.first_unknown_field is None:
+                self.first_unknown_field = (self._pos - n, line[:_KEEP_UNKNOWN])
 
     # -- dispatch -----------------------------------------------------------------------------
 
