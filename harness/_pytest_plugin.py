@@ -13,6 +13,12 @@ Fixtures (each skips the test, with the reason, when its option was not given):
     stream_contract       the contract name (default prefab)
     stream_options        CheckOptions with the contract, --stream-header and --stream-timeout
     stream_check          stream_check("chat", {"messages": [...]}) -> CheckResult
+    stream_settings       the settings by key: options, else the configuration, else defaults
+
+The same configuration as the command line applies (``stream-harness.toml`` or
+``[tool.stream-harness]`` in pyproject.toml in the directory pytest runs from, then
+``STREAM_HARNESS_*`` variables, then these options; a ``[pytest]`` table holds settings for the
+suites only): ``contract``, the three timeouts, ``examples`` and ``seed``.
 
 Thin by design: this module imports only pytest.  The library, httpx and Hypothesis are
 imported by the fixtures and the suites that use them, so installing stream-harness costs
@@ -32,6 +38,9 @@ if TYPE_CHECKING:
     from harness._core.options import CheckOptions
     from harness._core.session import CheckResult
 
+#: The suites bound one stream tighter than ``check`` does, unless configured otherwise.
+SUITE_TOTAL_TIMEOUT = 60.0
+
 __all__ = [
     "pytest_addoption",
     "pytest_report_header",
@@ -40,6 +49,7 @@ __all__ = [
     "stream_manifest",
     "stream_manifest_path",
     "stream_options",
+    "stream_settings",
     "stream_url",
 ]
 
@@ -48,7 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("stream-harness", "stream-harness conformance suites")
     group.addoption("--stream-url", help="base URL of the gateway under test (…/invoke/{name})")
     group.addoption("--stream-manifest", help="path to prefab-manifest.json")
-    group.addoption("--stream-contract", default="prefab", help="contract name (default: prefab)")
+    group.addoption("--stream-contract", help="contract name (default: prefab)")
     group.addoption(
         "--stream-header",
         action="append",
@@ -60,16 +70,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--stream-timeout",
         type=float,
-        default=60.0,
         metavar="S",
-        help="longest run of one stream, in seconds (default: 60)",
+        help=f"longest run of one stream, in seconds (default: {SUITE_TOTAL_TIMEOUT:g}, or "
+        "total-timeout in stream-harness.toml)",
     )
     group.addoption(
         "--stream-examples",
         type=int,
-        default=100,
         metavar="N",
-        help="generated inputs per function in the property suites (default: 100)",
+        help="generated inputs per function in the property suites (default: 100, or "
+        "examples in stream-harness.toml)",
     )
     group.addoption("--stream-seed", type=int, help="Hypothesis seed, for a reproducible run")
     group.addoption(
@@ -85,8 +95,39 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     url, manifest = config.getoption("--stream-url"), config.getoption("--stream-manifest")
     if not (url or manifest):
         return None
-    contract = config.getoption("--stream-contract")
+    contract = settings(config)["contract"]
     return [f"stream-harness: url={url or '-'} manifest={manifest or '-'} contract={contract}"]
+
+
+_SETTINGS_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+def settings(config: pytest.Config) -> dict[str, Any]:
+    """The suites' settings: the options given, else the configuration (read once, from the
+    directory pytest was started in), else the defaults.  A bad file is a usage error."""
+    if _SETTINGS_KEY in config.stash:
+        return config.stash[_SETTINGS_KEY]
+    from harness._cli.config import read_config
+    from harness._core.errors import UsageError
+
+    try:
+        cfg = read_config("pytest", cwd=config.invocation_params.dir)
+    except UsageError as e:
+        raise pytest.UsageError(f"stream-harness: {e}") from None
+    given = {
+        "contract": config.getoption("--stream-contract"),
+        "total-timeout": config.getoption("--stream-timeout"),
+        "examples": config.getoption("--stream-examples"),
+        "seed": config.getoption("--stream-seed"),
+    }
+    values = {key: cfg.get(key) for key in ("contract", "first-byte-timeout", "idle-timeout")}
+    values["total-timeout"] = (
+        cfg.get("total-timeout") if cfg.is_set("total-timeout") else SUITE_TOTAL_TIMEOUT
+    )
+    values["examples"], values["seed"] = cfg.get("examples"), cfg.get("seed")
+    values.update({key: value for key, value in given.items() if value is not None})
+    config.stash[_SETTINGS_KEY] = values
+    return values
 
 
 def _required(config: pytest.Config, option: str) -> str:
@@ -122,8 +163,15 @@ def stream_manifest(stream_manifest_path: Path) -> Manifest:
 
 
 @pytest.fixture(scope="session")
+def stream_settings(pytestconfig: pytest.Config) -> dict[str, Any]:
+    """The suites' settings by key (``contract``, ``total-timeout``, ``examples``, ``seed``...):
+    the options, else stream-harness.toml / STREAM_HARNESS_*, else the defaults."""
+    return settings(pytestconfig)
+
+
+@pytest.fixture(scope="session")
 def stream_contract(pytestconfig: pytest.Config) -> str:
-    contract: str = pytestconfig.getoption("--stream-contract")
+    contract: str = settings(pytestconfig)["contract"]
     return contract
 
 
@@ -132,7 +180,8 @@ def stream_options(pytestconfig: pytest.Config, stream_contract: str) -> CheckOp
     from harness._cli.main import _header
     from harness._core.options import CheckOptions
 
-    total: float = pytestconfig.getoption("--stream-timeout")
+    values = settings(pytestconfig)
+    total: float = values["total-timeout"]
     try:
         headers = tuple(_header(h) for h in pytestconfig.getoption("--stream-header"))
     except Exception as e:  # argparse.ArgumentTypeError: a usage error, said once
@@ -140,8 +189,8 @@ def stream_options(pytestconfig: pytest.Config, stream_contract: str) -> CheckOp
     return CheckOptions(
         contract=stream_contract,
         headers=headers,
-        first_byte_timeout=min(10.0, total),
-        idle_timeout=min(30.0, total),
+        first_byte_timeout=min(values["first-byte-timeout"], total),
+        idle_timeout=min(values["idle-timeout"], total),
         total_timeout=total,
     )
 

@@ -8,6 +8,7 @@ failure is shrunk to a minimal input and reported with a command that reproduces
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ def test_stream_conforms(
     stream_function: FunctionSpec,
     stream_url: str,
     stream_options: CheckOptions,
+    stream_settings: dict[str, Any],
     pytestconfig: pytest.Config,
 ) -> None:
     executor = UrlExecutor(stream_url, stream_options)
@@ -33,8 +35,8 @@ def test_stream_conforms(
             stream_function,
             executor,
             contract=stream_options.contract,
-            max_examples=pytestconfig.getoption("--stream-examples"),
-            seed=pytestconfig.getoption("--stream-seed"),
+            max_examples=stream_settings["examples"],
+            seed=stream_settings["seed"],
             database=None if database.lower() == "none" else Path(database),
             emit=lambda _event: None,
             identity=executor.target,

@@ -24,20 +24,15 @@ from harness._cli.main import (
     _load_json,
     _positive_float,
     _positive_int,
+    add_timeout_options,
     announce_report,
+    default,
+    flag_type,
 )
+from harness._core.config import duration
 from harness._core.errors import UsageError
 
 __all__ = ["register"]
-
-
-def _duration(text: str) -> float:
-    from harness._load._runner import parse_duration
-
-    try:
-        return parse_duration(text)
-    except UsageError as e:
-        raise argparse.ArgumentTypeError(str(e).removeprefix("--run-time: ")) from None
 
 
 def register(sub: Any) -> None:
@@ -50,12 +45,17 @@ def register(sub: Any) -> None:
     )
     p.add_argument("url", help="the streaming endpoint, https://…/invoke/fn")
     p.add_argument(
-        "--users", type=_positive_int, default=10, help="concurrent streams (closed loop)"
+        "--users", type=_positive_int, help=f"concurrent streams, closed loop ({default('users')})"
     )
     p.add_argument(
         "--spawn-rate", type=_positive_float, metavar="N", help="users started per second"
     )
-    p.add_argument("--run-time", type=_duration, default=30.0, metavar="T", help="30s, 2m, 1h30m")
+    p.add_argument(
+        "--run-time",
+        type=flag_type(duration),
+        metavar="T",
+        help=f"30s, 2m, 1h30m ({default('run-time')} s)",
+    )
     p.add_argument(
         "--arrival-rate",
         type=_positive_float,
@@ -65,12 +65,15 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--max-inflight",
         type=_positive_int,
-        default=5000,
         metavar="N",
-        help="open loop: most streams open at once; later arrivals are dropped and counted",
+        help="open loop: most streams open at once; later arrivals are dropped and counted "
+        f"({default('max-inflight')})",
     )
     p.add_argument(
-        "--processes", type=_positive_int, default=1, metavar="N", help="Locust worker processes"
+        "--processes",
+        type=_positive_int,
+        metavar="N",
+        help=f"Locust worker processes ({default('processes')})",
     )
     p.add_argument("--inputs", metavar="JSON", help='POSTed as {"inputs": …}; @file reads a file')
     p.add_argument("--body", metavar="JSON", help="raw JSON request body (instead of --inputs)")
@@ -78,7 +81,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--header", action="append", type=_header, default=[], metavar="'K: V'", help="repeatable"
     )
-    p.add_argument("--contract", default="prefab", help="contract to check (default: prefab)")
+    p.add_argument("--contract", help=f"contract to check ({default('contract')})")
     p.add_argument(
         "--reconnect-after",
         type=_positive_int,
@@ -105,9 +108,7 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help="report and Locust's files (default: reports/<timestamp>-load-<scenario>/)",
     )
-    p.add_argument("--first-byte-timeout", type=_positive_float, default=10.0, metavar="S")
-    p.add_argument("--idle-timeout", type=_positive_float, default=30.0, metavar="S")
-    p.add_argument("--total-timeout", type=_positive_float, default=120.0, metavar="S")
+    add_timeout_options(p, "per stream")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(run=_cmd_load)
 

@@ -12,15 +12,15 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from harness import __version__
+from harness._cli.config import apply_config, read_config
+from harness._core.config import COMMANDS, SETTINGS, positive_float, positive_int
 from harness._core.errors import HarnessError, UsageError
 from harness._core.options import CheckOptions
-from harness._core.session import DEFAULT_MAX_EVENTS
-from harness._core.sse import DEFAULT_MAX_EVENT_BYTES
 
 if TYPE_CHECKING:
     from harness._core.thresholds import Threshold
@@ -39,24 +39,30 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
-    return value
+_T = TypeVar("_T")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
+def flag_type(parse: Callable[[object], _T]) -> Callable[[str], _T]:
+    """A configuration parser as an argparse ``type``: a flag and its key in the file accept
+    the same values, with the same messages."""
+
+    def convert(text: str) -> _T:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+_positive_float = flag_type(positive_float)
+_positive_int = flag_type(positive_int)
+
+
+def default(key: str) -> str:
+    """For help texts: a setting's default and how else to set it."""
+    return f"default: {SETTINGS[key].default}; or {key} in stream-harness.toml"
 
 
 def _header(text: str) -> tuple[str, str]:
@@ -85,9 +91,8 @@ def _build_parser() -> _Parser:
     c.add_argument("target", help="https://…/invoke/fn, path/to/module.py:function, or x.sse")
     c.add_argument(
         "--contract",
-        default="prefab",
         help="a built-in contract (stream-harness contracts) or a .yaml/.json contract file "
-        "(default: prefab)",
+        f"({default('contract')})",
     )
     c.add_argument(
         "--inputs",
@@ -107,7 +112,9 @@ def _build_parser() -> _Parser:
         metavar="K",
         help="read K events, drop the connection, resume with Last-Event-ID",
     )
-    c.add_argument("--max-retry-wait", type=_positive_float, default=5.0, metavar="S")
+    c.add_argument(
+        "--max-retry-wait", type=_positive_float, metavar="S", help=f"({default('max-retry-wait')})"
+    )
     c.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     add_threshold_option(c)
     add_report_options(c, "check")
@@ -171,25 +178,37 @@ def _read(ref: str) -> str:
         return f.read()
 
 
+def add_timeout_options(p: argparse.ArgumentParser, per: str = "") -> None:
+    """The three timeouts of one stream, shared by every command that reads streams (the same
+    flags, defaults and meaning everywhere: they are public interface).  No argparse default:
+    a flag not given is None, filled from the configuration by :func:`apply_config`."""
+    suffix = f", {per}" if per else ""
+    p.add_argument(
+        "--first-byte-timeout", type=_positive_float, metavar="S",
+        help=f"seconds to the first byte of the response / the first item "
+        f"({default('first-byte-timeout')}{suffix})",
+    )  # fmt: skip
+    p.add_argument(
+        "--idle-timeout", type=_positive_float, metavar="S",
+        help=f"longest silence between chunks / items ({default('idle-timeout')}{suffix})",
+    )  # fmt: skip
+    p.add_argument(
+        "--total-timeout", type=_positive_float, metavar="S",
+        help=f"bound on one stream ({default('total-timeout')}{suffix})",
+    )  # fmt: skip
+
+
 def add_stream_limit_options(p: argparse.ArgumentParser, per: str = "") -> None:
-    """The bounds of one stream, shared by every command that checks streams (the same flags,
-    defaults and meaning everywhere: they are public interface)."""
-    suffix = f" ({per})" if per else ""
+    """The timeouts and the size bounds of one stream (``check``, ``manifest``)."""
+    add_timeout_options(p, per)
     p.add_argument(
-        "--first-byte-timeout", type=_positive_float, default=10.0, metavar="S",
-        help=f"seconds to the first byte of the response / the first item{suffix}",
-    )  # fmt: skip
+        "--max-events", type=_positive_int, metavar="N", help=f"({default('max-events')})"
+    )
     p.add_argument(
-        "--idle-timeout", type=_positive_float, default=30.0, metavar="S",
-        help=f"longest silence between chunks / items{suffix}",
-    )  # fmt: skip
-    p.add_argument(
-        "--total-timeout", type=_positive_float, default=120.0, metavar="S",
-        help=f"bound on one stream{suffix}",
-    )  # fmt: skip
-    p.add_argument("--max-events", type=_positive_int, default=DEFAULT_MAX_EVENTS, metavar="N")
-    p.add_argument(
-        "--max-event-bytes", type=_positive_int, default=DEFAULT_MAX_EVENT_BYTES, metavar="N"
+        "--max-event-bytes",
+        type=_positive_int,
+        metavar="N",
+        help=f"({default('max-event-bytes')})",
     )
 
 
@@ -293,6 +312,8 @@ def _cmd_rules(ns: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _build_parser().parse_args(argv)
     try:
+        if ns.command in COMMANDS:
+            apply_config(ns, read_config(ns.command))
         return int(ns.run(ns))
     except HarnessError as e:
         sys.stderr.write(f"stream-harness: error: {e}\n")

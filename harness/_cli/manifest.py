@@ -30,10 +30,13 @@ from harness._cli.main import (
     add_stream_limit_options,
     add_threshold_option,
     announce_report,
+    default,
+    flag_type,
     report_dir,
     stream_limits,
     thresholds,
 )
+from harness._core.config import integer
 from harness._core.options import CheckOptions
 from harness._core.rules import Severity, Violation
 from harness._core.session import CheckResult
@@ -75,11 +78,12 @@ def register(sub: Any) -> None:
     m.add_argument(
         "--examples",
         type=_positive_int,
-        default=100,
         metavar="N",
-        help="generated inputs per function (default: %(default)s)",
+        help=f"generated inputs per function ({default('examples')})",
     )
-    m.add_argument("--seed", type=int, help="Hypothesis seed, for a reproducible run")
+    m.add_argument(
+        "--seed", type=flag_type(integer), help="Hypothesis seed, for a reproducible run"
+    )
     m.add_argument(
         "--database",
         type=Path,
@@ -93,7 +97,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="over HTTP, do not send requests with invalid inputs",
     )
-    m.add_argument("--contract", default="prefab", help="contract to check (default: prefab)")
+    m.add_argument("--contract", help=f"contract to check ({default('contract')})")
     m.add_argument(
         "--header", action="append", type=_header, default=[], metavar="'K: V'", help="URLs only"
     )

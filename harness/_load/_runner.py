@@ -21,7 +21,6 @@ import contextlib
 import json
 import math
 import os
-import re
 import shlex
 import signal
 import socket
@@ -33,7 +32,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
+from harness._core.config import duration
 from harness._core.errors import HarnessError, TargetUnreachable, UsageError
+from harness._core.options import (
+    DEFAULT_CONTRACT,
+    DEFAULT_FIRST_BYTE_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_INFLIGHT,
+    DEFAULT_PROCESSES,
+    DEFAULT_RUN_TIME,
+    DEFAULT_TOTAL_TIMEOUT,
+    DEFAULT_USERS,
+)
 from harness._core.redact import redact_text, redact_url, secret_values
 from harness._core.thresholds import parse_threshold
 from harness._report.model import write_report
@@ -59,50 +69,41 @@ _GRACE_S: Final = 90.0
 _STOP_S: Final = 30.0
 #: How long the output relay may take to drain once Locust has exited.
 _RELAY_S: Final = 10.0
-_DURATION: Final = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
     url: str
-    users: int = 10
+    users: int = DEFAULT_USERS
     spawn_rate: float | None = None
-    run_time_s: float = 30.0
+    run_time_s: float = DEFAULT_RUN_TIME
     #: Open loop: new streams per second (whole run), instead of --users at a time.
     arrival_rate: float | None = None
-    max_inflight: int = 5_000
-    processes: int = 1
+    max_inflight: int = DEFAULT_MAX_INFLIGHT
+    processes: int = DEFAULT_PROCESSES
     method: str | None = None
     inputs: Any = None
     body: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
-    contract: str = "prefab"
+    contract: str = DEFAULT_CONTRACT
     reconnect_after: int | None = None
     abandon_after: int | None = None
     storm_seconds: float | None = None
     thresholds: tuple[str, ...] = ()
     #: This run's report directory; None: ``reports/<timestamp>-<scenario>/``.
     report_dir: Path | None = None
-    first_byte_timeout: float = 10.0
-    idle_timeout: float = 30.0
-    total_timeout: float = 120.0
+    first_byte_timeout: float = DEFAULT_FIRST_BYTE_TIMEOUT
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT
     extra_locust_args: tuple[str, ...] = field(default=())
 
 
 def parse_duration(text: str) -> float:
     """Seconds from ``90``, ``90s``, ``2m``, ``1h30m``; raises UsageError."""
-    t = text.strip().lower()
     try:
-        value = float(t)
-    except ValueError:
-        m = _DURATION.match(t)
-        if not t or m is None:
-            raise UsageError(f"--run-time: expected 90, 90s, 2m or 1h30m, got {text!r}") from None
-        h, mi, s = (int(g) if g else 0 for g in m.groups())
-        value = h * 3600.0 + mi * 60.0 + s
-    if value <= 0:
-        raise UsageError(f"--run-time must be greater than 0, got {text!r}")
-    return value
+        return duration(text)
+    except ValueError as e:
+        raise UsageError(f"--run-time: {e}") from None
 
 
 def _scenario(o: LoadOptions) -> str:

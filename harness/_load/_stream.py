@@ -45,6 +45,13 @@ from harness._core.http_rules import (
     timeout_total,
     timing_buffered,
 )
+from harness._core.options import (
+    DEFAULT_CONTRACT,
+    DEFAULT_FIRST_BYTE_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_RETRY_WAIT,
+    DEFAULT_TOTAL_TIMEOUT,
+)
 from harness._core.resume import ResumingChecker, resume_unreachable
 from harness._core.rules import Violation, violation
 from harness._core.session import ContractChecker, sse_truncated
@@ -75,15 +82,15 @@ class StreamSpec:
     method: str = "GET"
     body: bytes | None = None
     headers: tuple[tuple[str, str], ...] = ()
-    contract: str = "prefab"
+    contract: str = DEFAULT_CONTRACT
     #: Read K events, drop the connection, resume with Last-Event-ID (the reconnect scenario).
     reconnect_after: int | None = None
     #: Read K events, then vanish (connection reset): the abandon scenario.
     abandon_after: int | None = None
-    max_retry_wait: float = 5.0
-    first_byte_timeout: float = 10.0
-    idle_timeout: float = 30.0
-    total_timeout: float = 120.0
+    max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT
+    first_byte_timeout: float = DEFAULT_FIRST_BYTE_TIMEOUT
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
 
     def request_bytes(self, authority: str, path: str, last_event_id: str | None) -> bytes:

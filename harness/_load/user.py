@@ -52,6 +52,13 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness._contracts.registry import get_checker
 from harness._core.errors import UsageError
+from harness._core.options import (
+    DEFAULT_CONTRACT,
+    DEFAULT_FIRST_BYTE_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_RETRY_WAIT,
+    DEFAULT_TOTAL_TIMEOUT,
+)
 from harness._core.redact import redact_url, secret_values
 from harness._core.thresholds import parse_threshold
 
@@ -164,13 +171,13 @@ class SSEUser(User):
     inputs: ClassVar[dict[str, Any] | None] = None
     body: ClassVar[str | None] = None
     request_headers: ClassVar[dict[str, str]] = {}
-    contract: ClassVar[str] = "prefab"
+    contract: ClassVar[str] = DEFAULT_CONTRACT
     reconnect_after: ClassVar[int | None] = None
     abandon_after: ClassVar[int | None] = None
-    max_retry_wait: ClassVar[float] = 5.0
-    first_byte_timeout: ClassVar[float] = 10.0
-    idle_timeout: ClassVar[float] = 30.0
-    total_timeout: ClassVar[float] = 120.0
+    max_retry_wait: ClassVar[float] = DEFAULT_MAX_RETRY_WAIT
+    first_byte_timeout: ClassVar[float] = DEFAULT_FIRST_BYTE_TIMEOUT
+    idle_timeout: ClassVar[float] = DEFAULT_IDLE_TIMEOUT
+    total_timeout: ClassVar[float] = DEFAULT_TOTAL_TIMEOUT
 
     _spec_cache: ClassVar[dict[type, tuple[StreamSpec, Target]]] = {}
 

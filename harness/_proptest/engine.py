@@ -71,7 +71,7 @@ from harness._contracts.manifest import (
 )
 from harness._contracts.registry import get_checker
 from harness._core.errors import HarnessError, UsageError
-from harness._core.options import CheckOptions
+from harness._core.options import DEFAULT_EXAMPLES, CheckOptions
 from harness._core.redact import PUBLIC_HEADERS, REDACTED, redact_url
 from harness._core.rules import Violation, violation
 from harness._core.session import CheckResult, ContractChecker
@@ -95,7 +95,6 @@ __all__ = [
     "strategy_for",
 ]
 
-DEFAULT_EXAMPLES: Final = 100
 DEFAULT_DATABASE: Final = Path(".hypothesis")
 
 #: Failures that cost a timeout each time they are tried: reported unshrunk.
