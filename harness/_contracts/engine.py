@@ -164,11 +164,16 @@ class ContractEngine:
         "_trans",
         "_unreadable",
         "_watched",
+        "framings",
+        "headers",
         "name",
     )
 
     def __init__(self, contract: Contract, request: object = None) -> None:
         self.name = contract.name
+        #: The framings the stream may come in, and the response headers it needs.
+        self.framings = contract.framings
+        self.headers = contract.headers
         self._c = contract
         # One state past the automaton's, with no transitions: while the stream is checked
         # under several hypotheses (after an order violation), _state is this one, so the hot

@@ -91,6 +91,10 @@ class Contract:
     failure: frozenset[str] = frozenset()
     invariants: tuple[InvariantSpec, ...] = ()
     hints: Mapping[str, str] = field(default_factory=dict)
+    #: The framings the stream may come in (``harness._core.framing``), the preferred first.
+    framings: tuple[str, ...] = ("sse",)
+    #: Response headers required: lower-case name -> value (case-insensitive), or True: any.
+    headers: Mapping[str, str | bool] = field(default_factory=dict)
 
     @property
     def type_name(self) -> str:
@@ -308,7 +312,18 @@ class _Compiler:
             failure=failure,
             invariants=invariants,
             hints=dict(self.doc.get("hints", {})),
+            framings=self._framings(),
+            headers={str(k).lower(): v for k, v in self.doc.get("headers", {}).items()},
         )
+
+    def _framings(self) -> tuple[str, ...]:
+        framing = self.doc.get("framing", "sse")
+        framings = (framing,) if isinstance(framing, str) else tuple(framing)
+        if "ndjson" in framings and not self.json:
+            raise ContractError(
+                "/framing", "an ndjson stream is JSON, one value per line: it needs data: json"
+            )
+        return framings
 
     # -- where the type comes from --
 

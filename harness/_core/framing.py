@@ -28,9 +28,9 @@ line.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
@@ -48,6 +48,7 @@ __all__ = [
     "choose_framing",
     "framing_of_media_type",
     "framings_of",
+    "headers_of",
     "make_decoder",
 ]
 
@@ -94,16 +95,24 @@ def choose_framing(detected: str | None, accepted: Sequence[str]) -> str:
     return detected if detected is not None and detected in accepted else accepted[0]
 
 
+def _contract_attr(checker: object, name: str) -> Any:
+    """An attribute of a contract checker, looking through wrappers (the resume tracker)."""
+    while checker is not None:
+        value = getattr(checker, name, None)
+        if value:
+            return value
+        checker = getattr(checker, "inner", None)
+    return None
+
+
 def framings_of(checker: object) -> tuple[str, ...]:
     """The framings a contract checker accepts (SSE for a checker that does not say)."""
-    while True:
-        framings = getattr(checker, "framings", None)
-        if framings:
-            return tuple(framings)
-        inner = getattr(checker, "inner", None)  # a wrapper (the resume tracker)
-        if inner is None:
-            return (SSE,)
-        checker = inner
+    return tuple(_contract_attr(checker, "framings") or (SSE,))
+
+
+def headers_of(checker: object) -> Mapping[str, str | bool]:
+    """The response headers a contract checker requires (lower-case names)."""
+    return _contract_attr(checker, "headers") or {}
 
 
 @dataclass(slots=True)

@@ -5,9 +5,10 @@ and ``timing.buffered``.  Pure functions of what a runner measured -- the ``chec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
+from harness._core.framing import MEDIA_TYPES, SSE, framing_of_media_type
 from harness._core.rules import Severity, rule
 
 __all__ = [
@@ -15,8 +16,10 @@ __all__ = [
     "BURST_MAX_TAIL_MS",
     "BURST_MIN_EVENTS",
     "BURST_MIN_SILENCE_MS",
+    "header_violations",
     "http_cache_control",
     "http_content_type",
+    "http_header",
     "http_status",
     "timeout_first_byte",
     "timeout_idle",
@@ -51,15 +54,47 @@ def http_status(
 
 
 @rule("http.content-type", Severity.ERROR, "The response was not text/event-stream.")
-def http_content_type(content_type: str | None) -> str | None:
+def http_content_type(content_type: str | None, framings: Sequence[str] = (SSE,)) -> str | None:
     """An event stream must be served as ``Content-Type: text/event-stream``; ``EventSource``
     refuses anything else, and proxies treat other types as ordinary responses they may buffer
-    or compress.  The harness still decodes the body, so the events are checked too."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media == "text/event-stream":
+    or compress.  The harness still decodes the body, so the events are checked too.  A
+    contract for another framing asks for its own types instead: ``application/x-ndjson`` or
+    ``application/jsonl`` for NDJSON, ``text/plain`` or ``application/octet-stream`` for raw
+    text."""
+    if framing_of_media_type(content_type) in framings:
         return None
     got = repr(content_type) if content_type else "missing"
-    return f"Content-Type is {got}; an event stream must be text/event-stream"
+    if tuple(framings) == (SSE,):
+        return f"Content-Type is {got}; an event stream must be text/event-stream"
+    wanted = " or ".join(MEDIA_TYPES[f][0] for f in framings)
+    return f"Content-Type is {got}; this contract's streams are {wanted}"
+
+
+@rule("http.header", Severity.ERROR, "A response header the contract requires was missing.")
+def http_header(name: str, wanted: str | bool, got: str | None) -> str | None:
+    """The contract requires this response header.  Some are how a client or proxy knows to
+    stream: ``X-Accel-Buffering: no`` keeps nginx from buffering the stream, and the AI SDK's
+    UI reads a response as a message stream only with ``x-vercel-ai-ui-message-stream: v1``.
+    Values are compared case-insensitively, surrounding spaces ignored."""
+    if got is not None and (wanted is True or got.strip().lower() == str(wanted).strip().lower()):
+        return None
+    need = f"{name}: {wanted}" if wanted is not True else f"a {name} header"
+    if got is None:
+        return f"the response has no {name} header; the contract requires {need}"
+    return f"{name} is {got!r}; the contract requires {need}"
+
+
+def header_violations(
+    required: Mapping[str, str | bool], get: Callable[[str], str | None]
+) -> list[tuple[str, str]]:
+    """``(rule id, message)`` for each header in ``required`` the response does not satisfy;
+    ``get`` reads a response header by its lower-case name."""
+    found = []
+    for name, wanted in required.items():
+        msg = http_header(name, wanted, get(name))
+        if msg:
+            found.append(("http.header", msg))
+    return found
 
 
 @rule("http.cache-control", Severity.WARNING, "The response did not forbid caching.")

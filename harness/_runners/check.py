@@ -41,7 +41,7 @@ def classify_target(target: str) -> TargetKind:
     path = Path(target)
     if path.is_file():
         return TargetKind.RECORDING
-    if target.endswith(".sse"):
+    if target.lower().endswith((".sse", ".ndjson", ".jsonl")):
         raise UsageError(f"no such file: {target}")
     raise UsageError(
         f"cannot tell what {target!r} is: give a URL (https://...), a module:function "

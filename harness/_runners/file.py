@@ -1,4 +1,8 @@
-"""Check a recorded stream: the raw bytes of an SSE response saved to a file."""
+"""Check a recorded stream: the raw bytes of a response saved to a file.
+
+The suffix says the framing (``.sse``, ``.ndjson``/``.jsonl``, ``.txt``) when the contract accepts
+it; otherwise the contract's own first framing is used.  A ``.txt`` recording has no chunk
+boundaries left, so as raw text it is one token per read."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import time
 from pathlib import Path
 
 from harness._core.errors import UsageError
+from harness._core.framing import SUFFIXES, choose_framing, framings_of
 from harness._core.options import CheckOptions
 from harness._core.session import CheckResult, ContractChecker, StreamSession, Timing
 
@@ -17,12 +22,14 @@ _CHUNK = 1 << 16
 def run_file(path: Path, options: CheckOptions, checker: ContractChecker) -> CheckResult:
     """Decode and check ``path`` in fixed-size chunks (memory stays flat on any size)."""
     start = time.monotonic()
+    framing = choose_framing(SUFFIXES.get(path.suffix.lower()), framings_of(checker))
     session = StreamSession(
         str(path),
         checker,
         start=start,
         max_event_bytes=options.max_event_bytes,
         max_events=options.max_events,
+        framing=framing,
     )
     interrupted = False
     try:

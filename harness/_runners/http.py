@@ -39,11 +39,13 @@ from typing import Any, Final, TypeVar
 import httpx
 
 from harness._core.errors import TargetUnreachable, UsageError
+from harness._core.framing import choose_framing, framing_of_media_type, framings_of, headers_of
 from harness._core.http_rules import (
     BURST_MAX_SPREAD_MS,
     BURST_MAX_TAIL_MS,
     BURST_MIN_EVENTS,
     BURST_MIN_SILENCE_MS,
+    header_violations,
     http_cache_control,
     http_content_type,
     http_status,
@@ -298,10 +300,15 @@ class _UrlRun:
             return False
         if self.reconnecting:
             return True  # the headers were judged on the first connection
-        msg = http_content_type(response.headers.get("content-type"))
+        content_type = response.headers.get("content-type")
+        framings = framings_of(self.checker)
+        s.set_framing(choose_framing(framing_of_media_type(content_type), framings))
+        msg = http_content_type(content_type, framings)
         if msg:
             self.sse_type = False
             s.add(violation("http.content-type", msg))
+        for rule_id, msg in header_violations(headers_of(self.checker), response.headers.get):
+            s.add(violation(rule_id, msg))
         msg = http_cache_control(response.headers.get("cache-control"))
         if msg:
             s.add(violation("http.cache-control", msg))
