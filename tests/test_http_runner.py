@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness._contracts.prefab import PrefabChecker
+from harness._contracts.registry import get_checker
 from harness._core.errors import TargetUnreachable, UsageError
 from harness._core.http_rules import timing_buffered
 from harness._core.options import CheckOptions
@@ -387,7 +388,7 @@ def test_resume_tracker_when_ids_fed_then_expected_rules(
 
 
 def test_resume_tracker_when_start_after_reconnect_then_ignored_and_silent() -> None:
-    tracker = ResumeTracker()
+    tracker = ResumeTracker(get_checker("prefab").roles.is_restart)
     assert feed_ids(tracker, ["1", "2"], ["3"], kind="start") == ["resume.ignored"]
     assert tracker.ignored
     assert tracker.feed("3", 9, "progress") == []

@@ -155,6 +155,7 @@ class ContractEngine:
         "_kind_of",
         "_last_event",
         "_last_label",
+        "_last_obj",
         "_last_seq",
         "_seen",
         "_sentinel",
@@ -167,6 +168,7 @@ class ContractEngine:
         "framings",
         "headers",
         "name",
+        "roles",
     )
 
     def __init__(self, contract: Contract, request: object = None) -> None:
@@ -199,6 +201,9 @@ class ContractEngine:
         # event_type() is called right after feed() with the same event: remember its name.
         self._last_event: SSEEvent | None = None
         self._last_label = ""
+        self._last_obj: Any = MISSING  # and its content, for the roles
+        #: What this stream's events mean (harness._core.roles.Roles), from what feed parsed.
+        self.roles = contract.roles.bind(self.event_type, self.parsed)
         made = [(spec, spec.make(request)) for spec in contract.invariants]
         self._invariants: list[Invariant] = [inv for _, inv in made]
         self._by_type: dict[str, list[Invariant]] = {}
@@ -228,7 +233,7 @@ class ContractEngine:
         except ValidationError:
             return self._feed_slow(event, index)
         kind = self._kind_of(obj)
-        self._last_event, self._last_label = event, kind
+        self._last_event, self._last_label, self._last_obj = event, kind, obj
         nxt = self._trans[self._state].get(kind)
         if nxt is None or kind in self._watched:
             return self._advance(kind, obj, index, NO_INVALID) or NO_VIOLATIONS
@@ -264,7 +269,18 @@ class ContractEngine:
             return self._last_label
         if event.oversize:
             return "(oversize)"
-        return self._read(event).label
+        reading = self._read(event)
+        self._last_event, self._last_label, self._last_obj = event, reading.label, reading.obj
+        return reading.label
+
+    def parsed(self, event: SSEEvent) -> Any:
+        """The event's content as checked (JSON as Python, or the text), MISSING if unreadable."""
+        if event is self._last_event:
+            return self._last_obj
+        if event.oversize:
+            return MISSING
+        self.event_type(event)  # reads it, and remembers what it read
+        return self._last_obj
 
     # -- the other fast paths: a sentinel, the SSE event field, cases, plain text -------------
 
@@ -321,7 +337,7 @@ class ContractEngine:
         return kind, obj
 
     def _accept(self, event: SSEEvent, kind: str, obj: Any, index: int) -> list[Violation]:
-        self._last_event, self._last_label = event, kind
+        self._last_event, self._last_label, self._last_obj = event, kind, obj
         return self._advance(kind, obj, index, NO_INVALID) or NO_VIOLATIONS
 
     # -- the slow path ------------------------------------------------------------------------
@@ -339,10 +355,11 @@ class ContractEngine:
             found.append(violation("sse.invalid-utf8", message, index))
         if event.oversize:
             self._last_event, self._last_label, self._unreadable = event, "(oversize)", index
+            self._last_obj = MISSING
             found.append(violation("sse.event-too-large", sse_event_too_large(event) or "", index))
             return found
         reading = self._read(event)
-        self._last_event, self._last_label = event, reading.label
+        self._last_event, self._last_label, self._last_obj = event, reading.label, reading.obj
         if not reading.readable:
             self._unreadable = index
         if reading.rule:

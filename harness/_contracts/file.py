@@ -42,6 +42,7 @@ from harness._contracts.fastpath import FastPath, compile_schema, tagged_union
 from harness._contracts.invariants import ContractError, InvariantSpec, build_invariant
 from harness._contracts.order import Order, OrderError, compile_order
 from harness._contracts.pointer import MISSING, Pointer, parse_pointer, pointer_name, resolve
+from harness._contracts.roles import ContractRoles, compile_roles
 from harness._contracts.rules import json_equal, show
 from harness._core.errors import UsageError
 from harness._core.schemas import resources, schema_validator
@@ -89,6 +90,8 @@ class Contract:
     fast_json_by_type: Mapping[str, FastPath] = field(default_factory=dict)
     kind_of: Callable[[Any], Any] = operator.itemgetter("type")
     failure: frozenset[str] = frozenset()
+    #: What the types mean (content, failure, terminal, restart, progress): ``roles:``.
+    roles: ContractRoles = field(default_factory=ContractRoles)
     invariants: tuple[InvariantSpec, ...] = ()
     hints: Mapping[str, str] = field(default_factory=dict)
     #: The framings the stream may come in (``harness._core.framing``), the preferred first.
@@ -279,8 +282,12 @@ class _Compiler:
         type_from, pointer, cases = self._type_source()
         slow, cores = self._schemas()
         order, failure = self._order()
+        roles = compile_roles(
+            self.doc.get("roles"), types=self.types, json=self.json, order=order, failure=failure
+        )
+        failure |= frozenset(roles.failure)
         invariants = tuple(
-            build_invariant(raw, f"/invariants/{i}", self.types)
+            build_invariant(raw, f"/invariants/{i}", self.types, roles)
             for i, raw in enumerate(self.doc.get("invariants", []))
         )
         fast, by_type = self._fast_paths(type_from, pointer, cores)
@@ -310,6 +317,7 @@ class _Compiler:
             fast_json_by_type=by_type_json,
             kind_of=kind_of,
             failure=failure,
+            roles=roles,
             invariants=invariants,
             hints=dict(self.doc.get("hints", {})),
             framings=self._framings(),

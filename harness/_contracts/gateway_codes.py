@@ -10,10 +10,10 @@ a generator.  ``check`` itself does not: for any other server such an event conf
 
 from __future__ import annotations
 
-import json
 from typing import Final
 
 from harness._contracts.generator_rules import GEN_NOT_ITERATOR, GEN_NOT_SERIALIZABLE, GEN_RAISED
+from harness._core.roles import Roles, roles_of
 from harness._core.rules import Violation, violation
 from harness._core.session import ContractChecker
 from harness._core.sse import SSEEvent
@@ -24,6 +24,7 @@ __all__ = [
     "RAISED_CODE",
     "RESERVED_CODES",
     "GatewayCodes",
+    "gateway_error",
 ]
 
 #: ``error_code`` of the error event that ends a stream whose generator raised.
@@ -45,25 +46,28 @@ RESERVED_CODES: dict[str, tuple[str, str]] = {
 class GatewayCodes:
     """A contract checker that also reads the reference gateway's reserved ``error_code``s as
     the function's fault.  Over HTTP the gateway turns an exception into a well-formed
-    ``error`` event, so the contract alone cannot see it; the code says what happened.  The
-    rule replaces ``seq.first`` when the function failed before its ``start`` event: one
-    problem, one violation.  Other gateways never send these codes."""
+    failure event, so the contract alone cannot see it; the code says what happened.  The
+    rule replaces ``seq.first`` when the function failed before its first event: one
+    problem, one violation.  Other gateways never send these codes.  Which events are
+    failures, and where their code is, the contract's roles say."""
 
     def __init__(self, inner: ContractChecker) -> None:
         self.inner = inner
         self.name = inner.name
+        self.roles: Roles = roles_of(inner)
         self.index = 0
 
     def feed(self, event: SSEEvent) -> list[Violation]:
         index, self.index = self.index, self.index + 1
         found = self.inner.feed(event)
-        if "error_code" not in event.data:
+        if not self.roles.is_failure(self.inner.event_type(event)):
             return found
-        reserved = _reserved(event.data)
-        if reserved is None:
+        failure = self.roles.failure(event, index)
+        if failure is None or failure.code not in RESERVED_CODES:
             return found
-        code, rule_id, message = reserved
-        text = f"{message} (the reference gateway's {code} error event)"
+        rule_id, template = RESERVED_CODES[failure.code]
+        message = template.format(data=failure.message)
+        text = f"{message} (the reference gateway's {failure.code} error event)"
         return [violation(rule_id, text, index)] + [v for v in found if v.rule != "seq.first"]
 
     def finish(self, complete: bool = True) -> list[Violation]:
@@ -73,15 +77,7 @@ class GatewayCodes:
         return self.inner.event_type(event)
 
 
-def _reserved(data: str) -> tuple[str, str, str] | None:
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(obj, dict) or obj.get("type") != "error":
-        return None
-    code = obj.get("error_code")
-    if code not in RESERVED_CODES:
-        return None
-    rule_id, template = RESERVED_CODES[code]
-    return code, rule_id, template.format(data=obj.get("data"))
+def gateway_error(code: str, message: str) -> dict[str, str]:
+    """The failure event ``stream-harness serve`` sends for a function that broke (prefab's
+    ``error`` event, with one of the reserved codes or ``GATEWAY_ERROR``)."""
+    return {"type": "error", "data": message, "error_code": code}

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from harness._contracts.pointer import (
     MISSING,
@@ -52,6 +52,9 @@ from harness._contracts.rules import (
 )
 from harness._core.errors import UsageError
 from harness._core.rules import Violation, violation
+
+if TYPE_CHECKING:
+    from harness._contracts.roles import ContractRoles
 
 __all__ = [
     "BUILT_IN",
@@ -113,8 +116,14 @@ class InvariantSpec:
 class _Params:
     """An invariant's parameters, read with errors that point into the contract file."""
 
-    def __init__(self, raw: Mapping[str, Any], where: str, declared: Sequence[str]) -> None:
-        self.raw, self.where, self.declared = raw, where, declared
+    def __init__(
+        self,
+        raw: Mapping[str, Any],
+        where: str,
+        declared: Sequence[str],
+        roles: ContractRoles | None = None,
+    ) -> None:
+        self.raw, self.where, self.declared, self.roles = raw, where, declared, roles
         self.used = {"invariant"}
 
     def _get(self, key: str, required: bool) -> Any:
@@ -130,6 +139,15 @@ class _Params:
         if value is None:
             return None
         return _pointer(value, f"{self.where}/{key}")
+
+    def alternatives(self, key: str) -> tuple[Pointer, ...] | None:
+        """A pointer, or a non-empty list of them to try in turn."""
+        value = self._get(key, False)
+        if value is None:
+            return None
+        if isinstance(value, list) and value:
+            return tuple(_pointer(v, f"{self.where}/{key}/{i}") for i, v in enumerate(value))
+        return (_pointer(value, f"{self.where}/{key}"),)
 
     def pointers(self, key: str) -> list[Pointer]:
         value = self._get(key, True)
@@ -222,16 +240,19 @@ _BOUND_WORDS: Final = {
 
 
 class _Progress:
-    def __init__(self, counters: Mapping[str, Pointer]) -> None:
+    def __init__(self, counters: Mapping[str, tuple[Pointer, ...]]) -> None:
         self.counters = counters
         self._current: tuple[Number, int] | None = None
         self._total: tuple[Number, int] | None = None
 
     def _value(self, event: Any, name: str, invalid: Invalid) -> Number | None:
-        pointer = self.counters.get(name)
-        if pointer is None or not _valid(invalid, pointer):
-            return None
-        return _number(resolve(event, pointer))
+        # The first of the counter's pointers that is there (/data/current, /data/processed).
+        for pointer in self.counters.get(name, ()):
+            value = resolve(event, pointer)
+            if value is MISSING:
+                continue
+            return _number(value) if _valid(invalid, pointer) else None
+        return None
 
     def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
         found: list[Violation] = []
@@ -251,14 +272,20 @@ class _Progress:
 
 
 def _build_progress(p: _Params) -> InvariantSpec:
-    types = p.types(required=True)
+    role = p.roles.progress if p.roles is not None else None
+    types = p.types(required=role is None)
     counters = {
-        name: pointer
+        name: pointers
         for name in ("current", "total", "percentage")
-        if (pointer := p.pointer(name, required=False)) is not None
+        if (pointers := p.alternatives(name)) is not None
     }
+    if not counters and role is not None:
+        counters = dict(role.counters)
+        types = types if types is not None else role.types
     if not counters:
-        raise ContractError(p.where, 'give at least one of "current", "total", "percentage"')
+        raise ContractError(
+            p.where, 'give at least one of "current", "total", "percentage" (or a progress role)'
+        )
 
     def claim(kind: str, error: Any) -> str | None:
         """Range errors at a counter are progress.bounds, not event.schema."""
@@ -266,8 +293,8 @@ def _build_progress(p: _Params) -> InvariantSpec:
         if words is None or (types is not None and kind not in types):
             return None
         path = tuple(map(str, error.absolute_path))
-        for name, pointer in counters.items():
-            if path == pointer:
+        for name, pointers in counters.items():
+            if path in pointers:
                 return f"progress {name} {show(error.instance)} {words} {error.validator_value}"
         return None
 
@@ -278,12 +305,15 @@ def _build_progress(p: _Params) -> InvariantSpec:
 
 
 class _ErrorCode:
-    def __init__(self, pointer: Pointer) -> None:
-        self.pointer, self.field = pointer, pointer_name(pointer)
+    def __init__(self, pointers: Mapping[str, Pointer]) -> None:
+        self.pointers = pointers
 
     def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
-        present = resolve(event, self.pointer) is not MISSING
-        message = error_code(kind, self.field, present)
+        pointer = self.pointers.get(kind)
+        if pointer is None:
+            return []
+        present = resolve(event, pointer) is not MISSING
+        message = error_code(kind, pointer_name(pointer), present)
         return [] if message is None else [violation("error.code", message, index)]
 
     def finish(self) -> list[Violation]:
@@ -291,10 +321,18 @@ class _ErrorCode:
 
 
 def _build_error_code(p: _Params) -> InvariantSpec:
-    types = p.types(required=True)
-    pointer = p.pointer("pointer")
-    assert pointer is not None
-    return InvariantSpec("error-code", types, lambda _: _ErrorCode(pointer))
+    """``pointer`` for every one of ``types``; or, without it, each failure role's ``code``."""
+    roles = p.roles.failure if p.roles is not None else {}
+    coded = {kind: role.code for kind, role in roles.items() if role.code is not None}
+    types = p.types(required=not coded)
+    pointer = p.pointer("pointer", required=not coded)
+    if pointer is not None:
+        pointers = dict.fromkeys(types or p.declared, pointer)
+    else:
+        pointers = {kind: code for kind, code in coded.items() if types is None or kind in types}
+    if not pointers:
+        raise ContractError(p.where, "none of these types is a failure role with a code")
+    return InvariantSpec("error-code", frozenset(pointers), lambda _: _ErrorCode(pointers))
 
 
 # -- constant -------------------------------------------------------------------------------
@@ -630,11 +668,16 @@ BUILT_IN: Final[Mapping[str, Callable[[_Params], InvariantSpec]]] = {
 }
 
 
-def build_invariant(raw: object, where: str, declared: Sequence[str]) -> InvariantSpec:
-    """Read one entry of a contract's ``invariants`` list (``where`` is its JSON pointer)."""
+def build_invariant(
+    raw: object, where: str, declared: Sequence[str], roles: ContractRoles | None = None
+) -> InvariantSpec:
+    """Read one entry of a contract's ``invariants`` list (``where`` is its JSON pointer).
+
+    ``roles`` are the contract's: ``progress`` and ``error-code`` read their pointers there
+    when the entry gives none."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("invariant"), str):
         raise ContractError(where, 'expected an object with "invariant": <name>')
-    p = _Params(raw, where, declared)
+    p = _Params(raw, where, declared, roles)
     name = raw["invariant"]
     builder = BUILT_IN.get(name)
     if builder is None:

@@ -261,13 +261,14 @@ def manifest_streaming_flag(name: str, streaming: bool, kind: str) -> str | None
     Severity.ERROR,
     "The endpoint ran the function on inputs the manifest does not allow.",
 )
-def invalid_input_accepted(case: str, last: str | None) -> str | None:
+def invalid_input_accepted(case: str, last: str | None, failed: bool = False) -> str | None:
     """The harness sent inputs the manifest rules out -- a required parameter missing, a
     parameter of the wrong type -- and the endpoint streamed as if they were fine (the stream
     ended with ``done``).  A gateway should validate the inputs against the manifest and
     answer 422 with a JSON error, or the function should report the problem as an ``error``
     event; otherwise bad calls look like successes to the client."""
-    if last == "error":
+    # last: the stream's terminal event type; failed: it reported an in-band failure.
+    if failed:
         return None
     end = f'ended with "{last}"' if last else "had no terminal event"
     return f"invalid inputs ({case}) were accepted: the stream {end}, not an error"

@@ -7,9 +7,18 @@ against an event is then a short loop.  A pointer that does not resolve yields :
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
-__all__ = ["MISSING", "Pointer", "parse_pointer", "pointer_name", "resolve"]
+__all__ = [
+    "MISSING",
+    "WILDCARD",
+    "Pointer",
+    "parse_pointer",
+    "pointer_name",
+    "resolve",
+    "resolve_first",
+]
 
 Pointer = tuple[str, ...]
 
@@ -55,6 +64,31 @@ def resolve(value: object, pointer: Pointer) -> object:
         else:
             return MISSING
     return value
+
+
+#: In a role's pointer, the segment that stands for every element of an array.
+WILDCARD: Final = "*"
+
+
+def resolve_first(value: object, pointer: Pointer, accept: Callable[[object], bool]) -> object:
+    """The first value at ``pointer`` that ``accept`` takes, or :data:`MISSING`.
+
+    A :data:`WILDCARD` segment tries each element of an array in turn
+    (``/choices/*/delta/content``); at an object it is the key ``*``, as RFC 6901 says.
+    """
+    if WILDCARD not in pointer:
+        found = resolve(value, pointer)
+        return found if found is not MISSING and accept(found) else MISSING
+    at = pointer.index(WILDCARD)
+    items = resolve(value, pointer[:at])
+    rest = pointer[at + 1 :]
+    if type(items) is not list:
+        return resolve_first(resolve(items, (WILDCARD,)), rest, accept)
+    for item in items:
+        found = resolve_first(item, rest, accept)
+        if found is not MISSING:
+            return found
+    return MISSING
 
 
 def pointer_name(pointer: Pointer) -> str:

@@ -7,7 +7,8 @@ does after a network blip.  A server that supports resumption continues right af
 and reports how the continuation went wrong:
 
     resume.no-id       an event without an id: a client would have nothing to resume from
-    resume.ignored     the server started over (the first id again, or a ``start`` event)
+    resume.ignored     the server started over (the first id again, or an event of a type
+                       the contract's roles call a restart, such as prefab's first event)
     resume.gap         numeric ids: the first resumed id skips past last + 1
     resume.duplicate   an id at or before the last one seen: events delivered twice
 
@@ -20,22 +21,20 @@ duplicate.
 :class:`ResumingChecker` wraps a contract checker so the tracker sees every event first.  Once
 the tracker reports ``resume.ignored`` the restarted stream is not fed to the contract: its
 repeated ``start`` would break the contract's ordering rules too, and one problem should give
-one violation.
+one violation.  Which types mean "the stream starts here" is the contract's to say
+(:meth:`harness._core.roles.Roles.is_restart`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable
 
+from harness._core.roles import NO_ROLES, Roles, roles_of
 from harness._core.rules import Severity, Violation, rule, violation
 from harness._core.session import ContractChecker
 from harness._core.sse import SSEEvent
 
 __all__ = ["ResumeTracker", "ResumingChecker"]
-
-#: Event kinds (``ContractChecker.event_type``) that open a stream: seeing one after the
-#: reconnect means the server started over.
-RESTART_KINDS = frozenset({"start"})
 
 
 @rule("resume.no-id", Severity.ERROR, "An event carried no id, so a client cannot resume after it.")
@@ -50,14 +49,14 @@ def resume_no_id(index: int) -> str:
 
 
 @rule("resume.ignored", Severity.ERROR, "After a reconnect the server started the stream over.")
-def resume_ignored(index: int, event_id: str, kind: str, last_id: str) -> str:
+def resume_ignored(index: int, event_id: str, kind: str, last_id: str, restart: bool) -> str:
     """The harness reconnected with ``Last-Event-ID`` set to the last id it had seen, and the
-    server answered with the stream from its beginning (the first id again, or a new ``start``
-    event) instead of the events after that id.  A client would show everything twice, and a
-    non-idempotent function ran twice.  Read the ``Last-Event-ID`` request header and continue
-    after it -- or, if the stream cannot be resumed, do not send ids at all.  The restarted
-    stream is not checked further."""
-    what = f"a {kind!r} event" if kind in RESTART_KINDS else f"id {event_id!r} again"
+    server answered with the stream from its beginning (the first id again, or a new event of
+    a type that opens a stream, such as prefab's ``start``) instead of the events after that
+    id.  A client would show everything twice, and a non-idempotent function ran twice.  Read
+    the ``Last-Event-ID`` request header and continue after it -- or, if the stream cannot be
+    resumed, do not send ids at all.  The restarted stream is not checked further."""
+    what = f"a {kind!r} event" if restart else f"id {event_id!r} again"
     return (
         f"reconnected with Last-Event-ID {last_id!r} and event {index} is {what}: "
         "the server started over instead of resuming"
@@ -110,15 +109,16 @@ class ResumeTracker:
     Call :meth:`feed` for every event in order, :meth:`reconnect` between the two connections.
 
     >>> t = ResumeTracker()
-    >>> [t.feed(i, n, "progress") for n, i in enumerate(["1", "2"])]
+    >>> [t.feed(i, n) for n, i in enumerate(["1", "2"])]
     [[], []]
     >>> t.reconnect()
-    >>> [v.rule for v in t.feed("4", 2, "progress")]
+    >>> [v.rule for v in t.feed("4", 2)]
     ['resume.gap']
     """
 
-    def __init__(self, restart_kinds: Collection[str] = RESTART_KINDS) -> None:
-        self.restart_kinds = restart_kinds
+    def __init__(self, is_restart: Callable[[str], bool] = NO_ROLES.is_restart) -> None:
+        #: Whether an event of a kind opens a stream (the contract's restart role).
+        self.is_restart = is_restart
         #: The reconnect happened.
         self.resumed = False
         #: The server started over after the reconnect; nothing further is checked.
@@ -148,7 +148,9 @@ class ResumeTracker:
             self.ignored = True
             return [
                 violation(
-                    "resume.ignored", resume_ignored(index, event_id, kind, self._last_id), index
+                    "resume.ignored",
+                    resume_ignored(index, event_id, kind, self._last_id, self.is_restart(kind)),
+                    index,
                 )
             ]
         if not event_id:
@@ -165,7 +167,7 @@ class ResumeTracker:
         return found
 
     def _started_over(self, event_id: str, kind: str) -> bool:
-        if kind in self.restart_kinds:
+        if self.is_restart(kind):
             return True
         # With one event before the drop, its id again is as likely an off-by-one resumption.
         return bool(event_id) and event_id == self._first_id and self._before > 1
@@ -211,7 +213,8 @@ class ResumingChecker:
     def __init__(self, inner: ContractChecker, tracker: ResumeTracker | None = None) -> None:
         self.inner = inner
         self.name = inner.name
-        self.tracker = tracker if tracker is not None else ResumeTracker()
+        self.roles: Roles = roles_of(inner)
+        self.tracker = tracker if tracker is not None else ResumeTracker(self.roles.is_restart)
         self._index = 0
 
     def feed(self, event: SSEEvent) -> list[Violation]:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from harness._core.framing import SSE, FrameDecoder, make_decoder
 from harness._core.framing_rules import framing_violations
 from harness._core.redact import redact_text
+from harness._core.roles import Failure, Roles, roles_of
 from harness._core.rules import Severity, Violation, rule, violation
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEEvent
 from harness._core.thresholds import ThresholdResult
@@ -105,6 +106,17 @@ class CheckResult:
     raw_truncated: bool = False
     #: Timing gates (``--threshold``) evaluated on this stream; any miss fails the check.
     thresholds: list[ThresholdResult] = field(default_factory=list)
+    #: Index of the first event the contract calls content (with a non-empty value), if any:
+    #: ``first_content_ms`` is its time in the transcript.
+    first_content: int | None = None
+    #: The in-band failure the stream reported (the first event of a failure type: its code
+    #: and message), if any.  Not a violation: a stream may fail and still keep its contract.
+    failure: Failure | None = None
+
+    @property
+    def failure_code(self) -> str | None:
+        """The in-band failure's code (None: no failure, or one without a code)."""
+        return None if self.failure is None else self.failure.code
 
     @property
     def conforms(self) -> bool:
@@ -190,6 +202,9 @@ class StreamSession:
         self.framing = framing
         self.max_event_bytes = max_event_bytes
         self.decoder: FrameDecoder = make_decoder(framing, max_event_bytes)
+        self.roles: Roles = roles_of(checker)
+        self.first_content: int | None = None
+        self.failure: Failure | None = None
         self.max_events = max_events
         self.start = start
         self.first_byte: float | None = None
@@ -254,7 +269,13 @@ class StreamSession:
         self.event_times_ms.append(t)
         data = event.data
         preview = data if len(data) <= _PREVIEW else data[: _PREVIEW - 1] + "…"
-        entry = TranscriptEntry(self.events, self.checker.event_type(event), event.id, preview, t)
+        kind = self.checker.event_type(event)
+        entry = TranscriptEntry(self.events, kind, event.id, preview, t)
+        roles = self.roles
+        if self.first_content is None and roles.is_content(event):
+            self.first_content = self.events
+        if self.failure is None and roles.is_failure(kind):
+            self.failure = roles.failure(event, self.events)
         if found:
             entry.violations.extend(found)
             self.violations.extend(found)
@@ -314,6 +335,8 @@ class StreamSession:
             extra=self.extra,
             raw=b"".join(self._raw),
             raw_truncated=self._raw_truncated,
+            first_content=self.first_content,
+            failure=self.failure,
         )
 
 

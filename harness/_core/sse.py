@@ -108,8 +108,8 @@ class SSEDecoder:
     """Incremental decoder: ``feed(chunk)`` returns the events the chunk completed.
 
     >>> d = SSEDecoder()
-    >>> [(e.data, e.id) for e in d.feed(b'id: 1\\ndata: {"type": "start"}\\n\\nda')]
-    [('{"type": "start"}', '1')]
+    >>> [(e.data, e.id) for e in d.feed(b'id: 1\\ndata: {"n": 1}\\n\\nda')]
+    [('{"n": 1}', '1')]
     >>> [e.data for e in d.feed(b"ta: x\\n\\n")], d.last_event_id
     (['x'], '1')
     """

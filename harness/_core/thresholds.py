@@ -36,7 +36,6 @@ from typing import Any, Final
 from harness._core.errors import UsageError
 
 __all__ = [
-    "CONTENT_KINDS",
     "DISTRIBUTIONS",
     "SCALARS",
     "Threshold",
@@ -78,9 +77,6 @@ SCALARS: Final = frozenset(
 )
 _RATES: Final = frozenset({"failure_rate", "error_rate", "after_storm_error_rate"})
 _ALIASES: Final = {"duration_ms": "stream_ms"}
-#: Event kinds (``ContractChecker.event_type``) that carry content a user sees, for
-#: ``first_content_ms``.
-CONTENT_KINDS: Final = frozenset({"content", "content_block_delta", "delta", "chunk", "token"})
 
 _OPS: Final[dict[str, Callable[[float, float], bool]]] = {
     "<": operator.lt,
@@ -277,10 +273,7 @@ def metrics_from_check(result: Any, thresholds: Iterable[Threshold] = ()) -> dic
     gaps = [b - a for a, b in itertools.pairwise(times)]
     extra = {t.quantile for t in thresholds if t.quantile is not None}
     duration = timing.duration_ms
-    first_content = next(
-        (e.time_ms for e in result.transcript if e.kind in CONTENT_KINDS and e.time_ms is not None),
-        None,
-    )
+    first_content = _first_content_ms(result)
     events_per_s = result.events * 1000.0 / duration if duration else None
     reconnect = result.extra.get("reconnect_ms")
     return {
@@ -296,6 +289,15 @@ def metrics_from_check(result: Any, thresholds: Iterable[Threshold] = ()) -> dic
         "requests": 1.0,
         "failures": 0.0 if result.ok else 1.0,
     }
+
+
+def _first_content_ms(result: Any) -> float | None:
+    """The time of the first event the contract calls content (``CheckResult.first_content``)."""
+    index = getattr(result, "first_content", None)
+    if index is None or not 0 <= index < len(result.transcript):
+        return None
+    time_ms: float | None = result.transcript[index].time_ms
+    return time_ms
 
 
 def metrics_from_checks(

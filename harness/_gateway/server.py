@@ -74,6 +74,7 @@ from harness._contracts.gateway_codes import (
     NOT_AN_ITERATOR_CODE,
     NOT_SERIALIZABLE_CODE,
     RAISED_CODE,
+    gateway_error,
 )
 from harness._contracts.manifest import FunctionSpec, Manifest, manifest_missing_function
 from harness._core.errors import TargetLoadError
@@ -590,5 +591,4 @@ class _EventStream(Response):
         return f"{head}id: {index}\ndata: {data}\n\n".encode()
 
     def _error(self, message: str, code: str) -> bytes:
-        event = {"type": "error", "data": message, "error_code": code}
-        return self._frame(json.dumps(event, ensure_ascii=False))
+        return self._frame(json.dumps(gateway_error(code, message), ensure_ascii=False))

@@ -12,7 +12,8 @@ which is when the request was sent -- or, in open-loop runs, when it was *meant*
 
     ttfb_ms           the response head (status line and headers) complete
     first_event_ms    the first SSE event dispatched
-    first_content_ms  the first content-bearing event (kind in CONTENT_KINDS)
+    first_content_ms  the first event the contract calls content, with a non-empty value (its
+                      ``roles``: an OpenAI chunk that only names the role is not content)
     inter_event_ms    every gap between consecutive events' arrival; the wait before the first
                       event is not a gap, nor is the gap across a reconnect
     stream_ms         the whole stream: to the end of the body (or the drop, when abandoning)
@@ -53,14 +54,14 @@ from harness._core.options import (
     DEFAULT_TOTAL_TIMEOUT,
 )
 from harness._core.resume import ResumingChecker, resume_unreachable
+from harness._core.roles import Failure, Roles, roles_of
 from harness._core.rules import Violation, violation
 from harness._core.session import ContractChecker, sse_truncated
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
-from harness._core.thresholds import CONTENT_KINDS
 
 from ._wire import ProtocolError, ResponseReader, build_request
 
-__all__ = ["CONTENT_KINDS", "SentScanner", "Sink", "StreamResult", "StreamSpec", "run_stream"]
+__all__ = ["SentScanner", "Sink", "StreamResult", "StreamSpec", "run_stream"]
 
 #: Timeline entries kept per stream; past this, neighbours are merged (the shape stays whole).
 MAX_ARRIVALS: Final = 512
@@ -160,6 +161,9 @@ class StreamResult:
     #: The connection ended as the server meant (not cut short by a timeout, an HTTP error,
     #: a reconnect that failed): what a replay of ``raw`` passes to ``finish(complete=...)``.
     complete: bool = False
+    #: The in-band failure the stream reported (its first event of a failure type, with the
+    #: code where the contract's roles say), or None: the base of error rates and tallies.
+    failure: Failure | None = None
 
     @property
     def ok(self) -> bool:
@@ -288,6 +292,7 @@ class _Stream:
         inner: ContractChecker = get_checker(spec.contract)
         self.resuming = ResumingChecker(inner) if spec.reconnect_after else None
         self.checker: ContractChecker = self.resuming or inner
+        self.roles: Roles = roles_of(inner)
         self.decoder = SSEDecoder(spec.max_event_bytes)
         self.scanner = SentScanner()
         self.wall_offset = time.time() - clock()
@@ -417,15 +422,18 @@ class _Stream:
         else:
             self.sink.gaps((at - self.last_at) * 1000.0, n - 1)
         self.last_at = at
+        roles = self.roles
         for ev in events:
             found = checker.feed(ev)
             if found:
                 for v in found:
                     r.add(v)
             r.events += 1
-            if not self.content_seen and checker.event_type(ev) in CONTENT_KINDS:
+            if not self.content_seen and roles.is_content(ev):
                 self.content_seen = True
                 r.first_content_ms = (at - r.start) * 1000.0
+            if r.failure is None and roles.is_failure(checker.event_type(ev)):
+                r.failure = roles.failure(ev, r.events - 1)
             if self.resuming is not None and self.resuming.tracker.ignored:
                 return "ignored"
             if stop_after is not None and r.events >= stop_after:

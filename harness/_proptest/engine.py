@@ -73,6 +73,7 @@ from harness._contracts.registry import get_checker
 from harness._core.errors import HarnessError, UsageError
 from harness._core.options import DEFAULT_EXAMPLES, CheckOptions
 from harness._core.redact import PUBLIC_HEADERS, REDACTED, redact_url
+from harness._core.roles import Roles, roles_of
 from harness._core.rules import Violation, violation
 from harness._core.session import CheckResult, ContractChecker
 from harness._core.sse import SSEEvent
@@ -1000,11 +1001,12 @@ def _reraise_unexpected(run: _FunctionRun, raised: list[BaseException]) -> None:
 
 
 class _TypeRecorder:
-    """Delegates to a contract checker and remembers the prefab ``type`` of each event."""
+    """Delegates to a contract checker and remembers the type of each event."""
 
     def __init__(self, inner: ContractChecker) -> None:
         self.inner = inner
         self.name = inner.name
+        self.roles: Roles = roles_of(inner)
         self.types: list[str] = []
 
     def feed(self, event: SSEEvent) -> list[Violation]:
@@ -1027,7 +1029,7 @@ def check_invalid_inputs(
     for case, inputs in invalid_input_cases(spec):
         recorder = _TypeRecorder(get_checker(contract))
         result, status, body = executor.probe(spec.name, inputs, recorder)
-        found = _judge_invalid(case, result, recorder.types, status, body)
+        found = _judge_invalid(case, result, recorder, status, body)
         shown = redact_url(url)
         out.append(
             InvalidInputCase(
@@ -1038,7 +1040,7 @@ def check_invalid_inputs(
 
 
 def _judge_invalid(
-    case: str, result: CheckResult, types: list[str], status: int | None, body: bytes
+    case: str, result: CheckResult, recorder: _TypeRecorder, status: int | None, body: bytes
 ) -> list[Violation]:
     prefix = f"invalid inputs ({case}): "
     if status is not None and 400 <= status < 500:
@@ -1049,20 +1051,18 @@ def _judge_invalid(
             msg = invalid_input_response(case, status, text)
             return [violation("manifest.invalid-input-response", msg)] if msg else []
         return []  # rejected, with a JSON reason: right
+    types, roles = recorder.types, recorder.roles
     found = []
     for v in result.violations:
-        if v.rule == "seq.first" and types[:1] == ["error"]:
-            continue  # a stream that is one error event is a fine answer to bad inputs
+        if v.rule == "seq.first" and types and roles.is_failure(types[0]):
+            continue  # a stream that is one failure event is a fine answer to bad inputs
         found.append(dataclasses.replace(v, message=prefix + v.message))
     if status is not None and 200 <= status < 300 and not any(v.is_error for v in found):
-        msg = invalid_input_accepted(case, _last_terminal(types))
+        last = types[-1] if types and roles.is_terminal(types[-1]) else None
+        msg = invalid_input_accepted(case, last, failed=result.failure is not None)
         if msg:
             found.append(violation("manifest.invalid-input-accepted", msg))
     return found
-
-
-def _last_terminal(types: list[str]) -> str | None:
-    return types[-1] if types and types[-1] in ("done", "error") else None
 
 
 # -- the whole manifest -----------------------------------------------------------------------
