@@ -93,6 +93,44 @@ def test_layers_form_no_cycle() -> None:
             assert name not in LAYERS[lower].may_import, (name, lower)
 
 
+def _modules_imported(path: Path, package: str) -> set[str]:
+    """The modules of ``package`` that ``path`` imports (``from x import module`` counts)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = f"harness.{package}" + (f".{node.module}" if node.level and node.module else "")
+            base = base if node.level else node.module or ""
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    prefix = f"harness.{package}."
+    return {n.removeprefix(prefix) for n in found if n.startswith(prefix)}
+
+
+#: Packages whose modules still import each other both ways (``_cli``: the commands import the
+#: shared flags from ``main``, which registers the commands).
+CYCLES_ALLOWED = {"_cli"}
+
+
+@pytest.mark.parametrize("package", sorted(set(LAYERS) - CYCLES_ALLOWED))
+def test_modules_of_a_package_import_each_other_one_way_only(package: str) -> None:
+    """E.g. ``_report``: the model is data and builders; the writers import it, never the
+    reverse."""
+    paths = {p.stem: p for p in (HARNESS / package).glob("*.py") if p.stem != "__init__"}
+    graph = {
+        name: _modules_imported(path, package) & set(paths) - {name} for name, path in paths.items()
+    }
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start]
+        )
+
+    cycles = sorted(name for name in graph if reaches(name, name, {name}))
+    assert not cycles, f"{package}: {cycles} import each other"
+
+
 def test_rule_modules_list_is_every_module_that_defines_a_rule() -> None:
     from harness._contracts.catalog import RULE_MODULES
 

@@ -17,7 +17,8 @@ import harness._catalog  # noqa: F401  (registers every rule)
 from harness._core.rules import violation
 from harness._core.session import CheckResult, Timing, TranscriptEntry
 from harness._report import svg as _svg
-from harness._report.model import Case, Plot, Report, StreamArtifact, check_report, write_report
+from harness._report.model import Case, Plot, Report, StreamArtifact, check_report
+from harness._report.write import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -250,7 +250,7 @@ def add_report_options(p: argparse.ArgumentParser, command: str) -> None:
 
 def report_dir(ns: argparse.Namespace, command: str) -> Path | None:
     """The directory the command's report goes to, or None with --no-report."""
-    from harness._report.model import default_report_dir
+    from harness._report.write import default_report_dir
 
     if ns.no_report:
         return None
@@ -264,8 +264,9 @@ def announce_report(path: Path | None) -> None:
 
 def _cmd_check(ns: argparse.Namespace) -> int:
     from harness._core.redact import secret_values
-    from harness._report.model import check_report, write_report
+    from harness._report.model import check_report
     from harness._report.transcript import render_json, render_text
+    from harness._report.write import write_report
     from harness._runners.check import check
 
     options = _options(ns)

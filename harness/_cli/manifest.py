@@ -147,7 +147,8 @@ def _cmd_manifest(ns: argparse.Namespace) -> int:
         render_manifest_text(result, sys.stdout, color=color)
     if directory is not None:
         from harness._core.redact import secret_values
-        from harness._report.model import manifest_report, write_report
+        from harness._report.model import manifest_report
+        from harness._report.write import write_report
 
         command = shlex.join(["stream-harness", *sys.argv[1:]])
         secrets = secret_values(options.headers, ns.url)

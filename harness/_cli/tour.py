@@ -45,7 +45,8 @@ from harness._core.errors import HarnessError, UsageError
 from harness._core.options import CheckOptions
 from harness._core.resources import data_dir
 from harness._core.session import CheckResult
-from harness._report.model import Report, atomic_write, check_report, manifest_report, write_report
+from harness._report.model import Report, check_report, manifest_report
+from harness._report.write import atomic_write, write_report
 from harness._runners.gen import GeneratorWorker
 
 if TYPE_CHECKING:  # the engine imports Hypothesis: only when the step runs

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._core.redact import redact_text
-from harness._report.model import atomic_write
+from harness._report.write import atomic_write
 
 __all__ = ["scrub_file", "scrub_json", "write_bytes", "write_json"]
 

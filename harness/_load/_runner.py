@@ -46,7 +46,7 @@ from harness._core.options import (
 )
 from harness._core.redact import redact_text, redact_url, secret_values
 from harness._core.thresholds import parse_threshold
-from harness._report.model import write_report
+from harness._report.write import write_report
 
 from ._files import scrub_file, scrub_json, write_json
 from ._metrics import LoadMetrics
