@@ -94,9 +94,14 @@ def test_layers_form_no_cycle() -> None:
 
 
 def _modules_imported(path: Path, package: str) -> set[str]:
-    """The modules of ``package`` that ``path`` imports (``from x import module`` counts)."""
+    """The modules of ``package`` that ``path`` imports when it runs (``from x import module``
+    counts; imports for type checkers only do not)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            node.body = []
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             base = f"harness.{package}" + (f".{node.module}" if node.level and node.module else "")
             base = base if node.level else node.module or ""
