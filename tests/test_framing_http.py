@@ -178,3 +178,45 @@ def test_missing_ndjson_recording_then_usage_error(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "no such file" in proc.stderr
+
+
+# -- load: the Locust user's stream reader, on real sockets ------------------------------------
+
+
+class _Sink:
+    def gaps(self, first_ms: float, zeros: int) -> None:
+        pass
+
+    def server_delays(self, values_ms: list[float]) -> None:
+        pass
+
+    def events(self, n: int, at: float) -> None:
+        pass
+
+
+def load_stream(url: str, contract: str) -> tuple[int, list[str]]:
+    from harness._load._client import Connection, parse_target
+    from harness._load._stream import StreamSpec, run_stream
+
+    t = parse_target(url)
+    result = run_stream(
+        StreamSpec(url, contract=contract),
+        lambda timeout: Connection(t, timeout),
+        _Sink(),
+        authority=t.authority,
+        path=t.path,
+    )
+    return result.events, [v.rule for v in result.violations]
+
+
+def test_load_stream_when_ndjson_then_read_by_the_contracts_framing(
+    base: str, lines_contract: str
+) -> None:
+    assert load_stream(f"{base}/ndjson", lines_contract) == (len(TOKENS) + 1, [])
+    assert load_stream(f"{base}/ndjson?broken=1", lines_contract)[1] == ["ndjson.not-json"]
+    assert load_stream(f"{base}/ndjson?no_header=1", lines_contract)[1] == ["http.header"]
+
+
+def test_load_stream_when_plain_text_then_text_contract_reads_tokens(base: str) -> None:
+    events, found = load_stream(f"{base}/plain", "text")
+    assert events >= 1 and found == []

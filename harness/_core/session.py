@@ -118,6 +118,9 @@ class CheckResult:
         """The in-band failure's code (None: no failure, or one without a code)."""
         return None if self.failure is None else self.failure.code
 
+    #: How the bytes were framed (``harness._core.framing``): a saved stream's suffix says it.
+    framing: str = SSE
+
     @property
     def conforms(self) -> bool:
         """No violation of severity error (thresholds aside)."""
@@ -337,6 +340,7 @@ class StreamSession:
             raw_truncated=self._raw_truncated,
             first_content=self.first_content,
             failure=self.failure,
+            framing=self.framing,
         )
 
 

@@ -187,6 +187,7 @@ def capture(r: StreamResult, start_wall: float) -> dict[str, Any]:
         **timeline(r, start_wall),
         "raw": b"".join(r.raw).decode("latin-1"),
         "complete": r.complete,
+        "framing": r.framing,
         "first_event_ms": r.first_event_ms,
         "violations": [
             [v.rule, v.severity.value, v.message, v.event_index, r.rule_counts.get(v.rule, 1)]

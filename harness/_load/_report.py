@@ -289,7 +289,8 @@ def ticks(
 def _replay(c: Mapping[str, Any], contract: str, title: str) -> tuple[CheckResult, list[str]]:
     """Check the captured bytes with the core, as ``stream-harness check FILE.sse`` will; then
     add what only the live run could see (HTTP status, timeouts, a reconnect) and its times."""
-    session = StreamSession(title, get_checker(contract), start=0.0)
+    framing = str(c.get("framing") or "sse")
+    session = StreamSession(title, get_checker(contract), start=0.0, framing=framing)
     raw = str(c.get("raw", "")).encode("latin-1")
     session.feed_bytes(raw, 0.0)
     stream_ms = float(c.get("stream_ms") or 0.0)

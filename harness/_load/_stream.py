@@ -37,7 +37,17 @@ from typing import Final, Protocol, overload
 
 from harness._contracts.registry import get_checker
 from harness._core.errors import UsageError
+from harness._core.framing import (
+    FrameDecoder,
+    choose_framing,
+    framing_of_media_type,
+    framings_of,
+    headers_of,
+    make_decoder,
+)
+from harness._core.framing_rules import framing_violations
 from harness._core.http_rules import (
+    header_violations,
     http_cache_control,
     http_content_type,
     http_status,
@@ -164,6 +174,8 @@ class StreamResult:
     #: The in-band failure the stream reported (its first event of a failure type, with the
     #: code where the contract's roles say), or None: the base of error rates and tallies.
     failure: Failure | None = None
+    #: How the body was framed (``harness._core.framing``), so a replay decodes it the same way.
+    framing: str = "sse"
 
     @property
     def ok(self) -> bool:
@@ -293,7 +305,10 @@ class _Stream:
         self.resuming = ResumingChecker(inner) if spec.reconnect_after else None
         self.checker: ContractChecker = self.resuming or inner
         self.roles: Roles = roles_of(inner)
-        self.decoder = SSEDecoder(spec.max_event_bytes)
+        # The contract's first framing, until the response's Content-Type picks another.
+        self.framings = framings_of(self.checker)
+        self.framing = self.result.framing = self.framings[0]
+        self.decoder: FrameDecoder = make_decoder(self.framing, spec.max_event_bytes)
         self.scanner = SentScanner()
         self.wall_offset = time.time() - clock()
         self.total_at = start + spec.total_timeout
@@ -341,10 +356,17 @@ class _Stream:
             return False
         if reconnecting:
             return True
-        msg = http_content_type(reader.header("content-type"))
+        content_type = reader.header("content-type")
+        framing = choose_framing(framing_of_media_type(content_type), self.framings)
+        if framing != self.framing:
+            self.framing = r.framing = framing
+            self.decoder = make_decoder(framing, self.spec.max_event_bytes)
+        msg = http_content_type(content_type, self.framings)
         if msg:
             self.sse_type = False
             r.add(violation("http.content-type", msg))
+        for rule_id, msg in header_violations(headers_of(self.checker), reader.header):
+            r.add(violation(rule_id, msg))
         msg = http_cache_control(reader.header("cache-control"))
         if msg:
             r.add(violation("http.cache-control", msg))
@@ -492,11 +514,15 @@ class _Stream:
         r, end = self.result, self.clock()
         r.stream_ms = (end - r.start) * 1000.0
         r.complete = complete  # before the truncation check, which a replay makes again
-        self.decoder.finish()
+        tail = self.decoder.finish()  # an NDJSON last line without a line end
+        if tail:
+            self._events(tail, end, None)
         msg = sse_truncated(self.decoder.truncated)
         if msg and complete:
             r.add(violation("sse.truncated", msg))
             complete = False
+        for v in framing_violations(self.framing, self.decoder, r.events, complete):
+            r.add(v)
         for v in self.checker.finish(complete=complete):
             r.add(v)
         if complete and self.dropped_at is None and r.events >= 3 and r.ttfb_ms is not None:

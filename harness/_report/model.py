@@ -18,6 +18,9 @@ from harness._contracts.catalog import load_all
 from harness._core.rules import Violation
 from harness._core.session import CheckResult, TranscriptEntry
 
+#: A saved stream's suffix, by its framing: what ``stream-harness check FILE`` reads it as.
+_SUFFIX = {"sse": ".sse", "ndjson": ".ndjson", "text": ".txt"}
+
 __all__ = [
     "Case",
     "Plot",
@@ -51,7 +54,7 @@ class StreamArtifact:
 
     @property
     def filename(self) -> str:
-        return _safe_name(self.name) + ".sse"
+        return _safe_name(self.name) + _SUFFIX.get(self.result.framing, ".sse")
 
 
 @dataclass(slots=True)
