@@ -45,6 +45,7 @@ from harness._core.errors import HarnessError, UsageError
 from harness._core.options import CheckOptions
 from harness._core.resources import data_dir
 from harness._core.session import CheckResult
+from harness._core.text import shorten
 from harness._report.model import Report, check_report, manifest_report
 from harness._report.write import atomic_write, write_report
 from harness._runners.gen import GeneratorWorker
@@ -505,7 +506,7 @@ def _relative(text: str, examples: Path) -> str:
 
 def _clip(text: str, width: int = _MESSAGE_WIDTH) -> str:
     line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return shorten(line, width)
 
 
 # -- load -------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from harness._contracts.rules import (
 )
 from harness._core.rules import Violation, violation
 from harness._core.sse import SSEEvent
+from harness._core.text import shorten
 
 __all__ = ["NO_VIOLATIONS", "ContractEngine"]
 
@@ -125,8 +126,7 @@ def describe(error: Any, hints: dict[str, str] | None = None) -> str:
             words = f"{where} is {show(value)}, not one of {', '.join(map(show, limit))}"
         case "anyOf" | "oneOf" if error.context:
             words = describe(best_match(error.context), hints)
-    if len(words) > 200:
-        words = words[:199] + "…"
+    words = shorten(words, 200)
     hint = (hints or {}).get(error.validator)
     return f"{words} ({hint})" if hint else words
 

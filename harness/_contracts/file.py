@@ -46,6 +46,7 @@ from harness._contracts.roles import ContractRoles, compile_roles
 from harness._contracts.rules import json_equal, show
 from harness._core.errors import UsageError
 from harness._core.schemas import resources, schema_validator
+from harness._core.text import shorten
 
 __all__ = ["Case", "Contract", "compile_contract", "load_contract_file", "read_document"]
 
@@ -172,7 +173,7 @@ def _validate(document: object) -> None:
         )
     error = best_match(schema_validator(CONTRACT_SCHEMA).iter_errors(document))
     if error is not None:
-        message = error.message if len(error.message) <= 200 else error.message[:199] + "…"
+        message = shorten(error.message, 200)
         raise ContractError(_pointer_text(error.absolute_path), message)
 
 

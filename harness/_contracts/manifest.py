@@ -32,6 +32,7 @@ from typing import Any, Final
 from harness._core.errors import UsageError
 from harness._core.rules import Severity, Violation, rule, violation
 from harness._core.schemas import schema_validator
+from harness._core.text import shorten
 
 __all__ = [
     "JSON_SCHEMA_DIALECT",
@@ -284,7 +285,7 @@ def invalid_input_response(case: str, status: int, body: str) -> str | None:
     gateway's own clients) read the reason from a JSON body such as
     ``{"error": "...", "detail": [...]}``.  This response had no JSON body, so the caller
     cannot tell which input was wrong."""
-    shown = body if len(body) <= 80 else body[:79] + "…"
+    shown = shorten(body, 80)
     return (
         f"invalid inputs ({case}) got HTTP {status} without a JSON error body (the body: {shown!r})"
     )
@@ -368,7 +369,7 @@ def _problem(error: Any) -> str:
             f"{error.instance!r} is not a manifest type{said}; use one of {error.validator_value}"
         )
     message: str = error.message
-    return message if len(message) <= 200 else message[:199] + "…"
+    return shorten(message, 200)
 
 
 def _json_path(parts: Iterable[Any]) -> str:

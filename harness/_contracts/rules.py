@@ -17,6 +17,7 @@ from typing import Final
 
 from harness._core.rules import Severity, rule
 from harness._core.sse import SSEEvent
+from harness._core.text import shorten
 
 __all__ = ["Number", "json_kind", "one_of", "preview", "show"]
 
@@ -34,11 +35,11 @@ def show(value: object) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
         text = repr(value)
-    return text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"
+    return shorten(text, PREVIEW)
 
 
 def preview(text: str) -> str:
-    return repr(text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…")
+    return repr(shorten(text, PREVIEW))
 
 
 def json_kind(value: object) -> str:

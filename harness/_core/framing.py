@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
+from harness._core.text import shorten
 
 __all__ = [
     "FRAMINGS",
@@ -145,7 +146,7 @@ _new = tuple.__new__
 
 def _preview(raw: bytes) -> str:
     text = raw[: _PREVIEW * 4].decode("utf-8", "replace")
-    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
+    return shorten(text, _PREVIEW)
 
 
 class _Problems:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from harness._core.framing import SSE, FramingProblem
 from harness._core.rules import Severity, Violation, rule, violation
+from harness._core.text import shorten
 
 __all__ = [
     "framing_violations",
@@ -36,7 +37,7 @@ def sse_unknown_field(count: int, offset: int, line: bytes) -> str | None:
     if count <= 0:
         return None
     text = line.decode("utf-8", "replace")
-    shown = text if len(text) <= _SHOW else text[: _SHOW - 1] + "…"
+    shown = shorten(text, _SHOW)
     return (
         f"the line {shown!r} at byte {offset} is not a field (data/event/id/retry) nor a "
         f"comment; a client ignores it -- an unescaped newline inside data?{_more(count)}"

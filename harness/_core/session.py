@@ -20,6 +20,7 @@ from harness._core.redact import redact_text
 from harness._core.roles import Failure, Roles, roles_of
 from harness._core.rules import Severity, Violation, rule, violation
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEEvent
+from harness._core.text import shorten
 from harness._core.thresholds import ThresholdResult
 
 __all__ = [
@@ -271,7 +272,7 @@ class StreamSession:
         t = (at - self.start) * 1000.0
         self.event_times_ms.append(t)
         data = event.data
-        preview = data if len(data) <= _PREVIEW else data[: _PREVIEW - 1] + "…"
+        preview = shorten(data, _PREVIEW)
         kind = self.checker.event_type(event)
         entry = TranscriptEntry(self.events, kind, event.id, preview, t)
         roles = self.roles

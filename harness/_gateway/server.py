@@ -78,6 +78,7 @@ from harness._contracts.gateway_codes import (
 )
 from harness._contracts.manifest import FunctionSpec, Manifest, manifest_missing_function
 from harness._core.errors import TargetLoadError
+from harness._core.text import shorten
 
 __all__ = [
     "NOT_AN_ITERATOR_CODE",
@@ -320,7 +321,7 @@ def _exception_text(exc: BaseException) -> str:
 
 def _clip(text: str) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
+    return shorten(text, _TEXT_LIMIT)
 
 
 # -- running the function ---------------------------------------------------------------------

@@ -77,6 +77,7 @@ from harness._core.roles import Roles, roles_of
 from harness._core.rules import Violation, violation
 from harness._core.session import CheckResult, ContractChecker
 from harness._core.sse import SSEEvent
+from harness._core.text import shorten
 from harness._core.thresholds import Threshold, ThresholdResult, evaluate, metrics_from_checks
 from harness._runners.gen import GeneratorWorker
 
@@ -830,7 +831,7 @@ def _current_choices() -> bytes | None:
 
 
 def _preview(text: str) -> str:
-    return text if len(text) <= _INPUT_PREVIEW else text[: _INPUT_PREVIEW - 1] + "…"
+    return shorten(text, _INPUT_PREVIEW)
 
 
 def _hypothesis_settings(

@@ -25,6 +25,7 @@ from xml.etree import ElementTree as ET
 
 from harness._core.errors import UsageError
 from harness._core.redact import REDACTED
+from harness._core.text import shorten
 from harness._report.html import render_html
 from harness._report.model import Report
 
@@ -165,7 +166,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def _one_line(text: str) -> str:
     line = " ".join(text.split())
-    return line if len(line) <= 300 else line[:299] + "…"
+    return shorten(line, 300)
 
 
 def _md(text: str) -> str:

@@ -60,6 +60,7 @@ from harness._core.resume import ResumingChecker, resume_unreachable
 from harness._core.rules import violation
 from harness._core.session import CheckResult, ContractChecker, StreamSession
 from harness._core.sse import SSEDecoder
+from harness._core.text import shorten
 
 __all__ = [
     "BURST_MAX_SPREAD_MS",
@@ -446,7 +447,7 @@ def _error_text(body: bytes) -> str:
                 text = value if isinstance(value, str) else json.dumps(value)
                 break
     text = " ".join(text.split())
-    return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 1] + "…"
+    return shorten(text, _DETAIL_CHARS)
 
 
 def _one_line(e: BaseException) -> str:

@@ -35,6 +35,7 @@ from harness._contracts.registry import get_checker
 from harness._core.rules import violation
 from harness._core.session import DEFAULT_MAX_EVENTS, CheckResult, StreamSession
 from harness._core.sse import SSEEvent
+from harness._core.text import shorten
 
 __all__ = ["assert_conforms", "assert_conforms_async"]
 
@@ -213,7 +214,7 @@ def _short(path: str) -> str:
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= _EVENT_PREVIEW else text[: _EVENT_PREVIEW - 1] + "…"
+    return shorten(text, _EVENT_PREVIEW)
 
 
 def _repr(value: object) -> str:
@@ -221,4 +222,4 @@ def _repr(value: object) -> str:
         text = repr(value)
     except Exception:
         text = f"<{type(value).__name__}>"
-    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 1] + "…"
+    return shorten(text, _REPR_LIMIT)

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import inspect
+from harness._core.text import shorten
 
 __all__ = ["main"]
 
@@ -231,7 +232,7 @@ def _misfit(sig: inspect.Signature, inputs: dict[str, Any]) -> str:
 
 def _one_line(text: str) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+    return shorten(text, _MAX_TEXT)
 
 
 def _type_name(exc: BaseException) -> str:
