@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -59,6 +60,8 @@ class Stats:
     max_inflight: int = 0
     done_dropped: int = 0
     last_event_ids: list[str] = field(default_factory=list)
+    #: Every User-Agent a request carried ("" for none).
+    user_agents: set[str] = field(default_factory=set)
     #: sid -> [head time, event-write times...] (monotonic seconds)
     sends: dict[str, list[float]] = field(default_factory=dict)
 
@@ -71,6 +74,7 @@ class Stats:
             "max_inflight": self.max_inflight,
             "done_dropped": self.done_dropped,
             "resumed": len(self.last_event_ids),
+            "user_agents": sorted(self.user_agents),
             "sends": self.sends,
         }
 
@@ -89,6 +93,10 @@ class LoadServer:
         self.stats = Stats()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # (asyncio sets it for plain TCP; over TLS the transport differs)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
@@ -100,6 +108,7 @@ class LoadServer:
         for line in lines[1:]:
             k, _, v = line.partition(":")
             headers[k.strip().lower()] = v.strip()
+        self.stats.user_agents.add(headers.get("user-agent", ""))
         length = int(headers.get("content-length", "0") or 0)
         if length:
             with contextlib.suppress(asyncio.IncompleteReadError):
@@ -240,8 +249,13 @@ class LoadServer:
         self.stats.completed += 1
         del drop_over
 
-    async def serve(self, sock: socket.socket, ready: threading.Event | None = None) -> None:
-        server = await asyncio.start_server(self.handle, sock=sock, backlog=4096)
+    async def serve(
+        self,
+        sock: socket.socket,
+        ready: threading.Event | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        server = await asyncio.start_server(self.handle, sock=sock, backlog=4096, ssl=tls)
         self._server = server
         if ready is not None:
             ready.set()
@@ -263,8 +277,11 @@ def _bound() -> socket.socket:
 
 
 @contextlib.contextmanager
-def running(server: LoadServer | None = None) -> Iterator[tuple[str, LoadServer]]:
-    """Serve on 127.0.0.1 (a free port) in a daemon thread; yield (base URL, server)."""
+def running(
+    server: LoadServer | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[tuple[str, LoadServer]]:
+    """Serve on 127.0.0.1 (a free port) in a daemon thread; yield (base URL, server).  With
+    ``tls`` (a server context), over TLS: the URL is https://."""
     server = server or LoadServer()
     sock = _bound()
     port = sock.getsockname()[1]
@@ -274,7 +291,7 @@ def running(server: LoadServer | None = None) -> Iterator[tuple[str, LoadServer]
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        task.append(loop.create_task(server.serve(sock, ready)))
+        task.append(loop.create_task(server.serve(sock, ready, tls)))
         with contextlib.suppress(asyncio.CancelledError):
             loop.run_until_complete(task[0])
 
@@ -283,7 +300,7 @@ def running(server: LoadServer | None = None) -> Iterator[tuple[str, LoadServer]
     if not ready.wait(10):
         raise RuntimeError("the load fixture server did not start")
     try:
-        yield f"http://127.0.0.1:{port}", server
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}", server
     finally:
         loop.call_soon_threadsafe(task[0].cancel)
         thread.join(10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -167,6 +168,40 @@ def test_load_secrets_never_reach_any_file_of_the_run_or_its_output(
     # The server echoed the credential: it was there to scrub, in the bytes and the messages.
     assert any(b'"echo":"[REDACTED]"' in p.read_bytes() for p in out.glob("failing-*.sse"))
     assert b"[REDACTED]" in (out / "locust_failures.csv").read_bytes()
+
+
+SHORT = ("T0K", "K3y")  # 3-character secrets: in the query, and in a header
+
+
+def _alone(token: str) -> re.Pattern[bytes]:
+    return re.compile(rb"(?<![A-Za-z0-9])" + token.encode() + rb"(?![A-Za-z0-9])")
+
+
+def test_short_secrets_never_reach_any_file_of_a_load_or_check_run(
+    server: tuple[str, LoadServer], tmp_path: Path
+) -> None:
+    """The canary: a 3-character token in the query and in a header, over every file a load
+    run and a check run write, and what they print (it used to survive in summary.md and
+    report.html, where the command line is quoted)."""
+    base, _ = server
+    url = f"{base}/stream?n=6&gap_ms=10&bad_every=2&token={SHORT[0]}"
+    header = f"X-Api-Key: {SHORT[1]}"
+    load = _cli("load", url, "--users", "2", "--run-time", "2s", "--header", header,
+                "--format", "json", "--report-dir", str(tmp_path / "load"),
+                cwd=tmp_path)  # fmt: skip
+    check = _cli("check", url, "--header", header, "--format", "json",
+                 "--report-dir", str(tmp_path / "check"), cwd=tmp_path)  # fmt: skip
+    assert load.returncode == 1 and check.returncode in (0, 1), load.stderr + check.stderr
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= ARTIFACTS | LOCUST_FILES
+    for token in SHORT:
+        pattern = _alone(token)
+        for p in files:
+            assert not pattern.search(p.read_bytes()), (token, p)
+        for out in (load.stdout, load.stderr, check.stdout, check.stderr):
+            assert not pattern.search(out.encode()), token
+    assert b"[REDACTED]" in (tmp_path / "load" / "summary.md").read_bytes()
+    json.loads((tmp_path / "load" / "summary.json").read_text())  # still JSON
 
 
 def test_load_argv_holds_neither_header_values_nor_the_query(tmp_path: Path) -> None:

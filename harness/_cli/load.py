@@ -24,10 +24,12 @@ from harness._cli.main import (
     _load_json,
     _positive_float,
     _positive_int,
+    add_network_options,
     add_timeout_options,
     announce_report,
     default,
     flag_type,
+    network,
 )
 from harness._core.config import duration
 from harness._core.errors import UsageError
@@ -108,6 +110,12 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help="report and Locust's files (default: reports/<timestamp>-load-<scenario>/)",
     )
+    p.add_argument(
+        "--no-report",
+        action="store_true",
+        help="write no report files (Locust's go to a temporary directory, then are removed)",
+    )
+    add_network_options(p)
     add_timeout_options(p, "per stream")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(run=_cmd_load)
@@ -156,17 +164,21 @@ def _cmd_load(ns: argparse.Namespace) -> int:
         first_byte_timeout=ns.first_byte_timeout,
         idle_timeout=ns.idle_timeout,
         total_timeout=ns.total_timeout,
+        network=network(ns),
+        no_report=ns.no_report,
     )
+    if ns.no_report and ns.report_dir is not None:
+        raise UsageError("give either --report-dir or --no-report, not both")
     try:
         verdict, run_dir = run_load(options, live=sys.stderr.isatty())
     except LoadInterrupted as e:
-        _print(ns.format, {**e.verdict, "incomplete": True}, e.run_dir)
+        _print(ns.format, {**e.verdict, "incomplete": True}, None if ns.no_report else e.run_dir)
         return EXIT_INTERRUPTED
-    _print(ns.format, verdict, run_dir)
+    _print(ns.format, verdict, None if ns.no_report else run_dir)
     return EXIT_OK if verdict["ok"] else EXIT_VIOLATION
 
 
-def _print(fmt: str, verdict: dict[str, Any], run_dir: Path) -> None:
+def _print(fmt: str, verdict: dict[str, Any], run_dir: Path | None) -> None:
     from harness._load._verdict import render_table
 
     if fmt == "json":

@@ -20,6 +20,7 @@ from harness import __version__
 from harness._cli.config import apply_config, read_config
 from harness._core.config import COMMANDS, SETTINGS, positive_float, positive_int
 from harness._core.errors import HarnessError, UsageError
+from harness._core.network import NetworkOptions
 from harness._core.options import CheckOptions
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ def _build_parser() -> _Parser:
         "--max-retry-wait", type=_positive_float, metavar="S", help=f"({default('max-retry-wait')})"
     )
     c.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    add_network_options(c)
     add_threshold_option(c)
     add_report_options(c, "check")
 
@@ -170,6 +172,7 @@ def _options(ns: argparse.Namespace) -> CheckOptions:
         body=ns.body if ns.body is None or not ns.body.startswith("@") else _read(ns.body),
         inputs=inputs,
         thresholds=thresholds(ns),
+        network=network(ns),
     )
 
 
@@ -221,6 +224,32 @@ def stream_limits(ns: argparse.Namespace) -> dict[str, Any]:
         "idle_timeout": ns.idle_timeout,
         "total_timeout": ns.total_timeout,
     }
+
+
+def add_network_options(p: argparse.ArgumentParser) -> None:
+    """TLS trust and proxy, the same in every command that makes requests (check, manifest
+    --url, load): ``harness/_core/network.py`` says how they decide."""
+    p.add_argument(
+        "--cacert", metavar="FILE",
+        help="trust the CA certificates in FILE (PEM) instead of the system store "
+        "(SSL_CERT_FILE sets the store)",
+    )  # fmt: skip
+    p.add_argument(
+        "--insecure", action="store_true", help="do not verify the server's TLS certificate"
+    )
+    p.add_argument(
+        "--proxy", metavar="URL",
+        help="send requests through this http:// proxy (default: HTTP(S)_PROXY, NO_PROXY)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-proxy", action="store_true", help="ignore HTTP_PROXY / HTTPS_PROXY / ALL_PROXY"
+    )
+
+
+def network(ns: argparse.Namespace) -> NetworkOptions:
+    return NetworkOptions(
+        cacert=ns.cacert, insecure=ns.insecure, proxy=ns.proxy, no_proxy=ns.no_proxy
+    )
 
 
 def add_threshold_option(p: argparse.ArgumentParser) -> None:

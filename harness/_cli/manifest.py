@@ -26,12 +26,14 @@ from harness._cli.main import (
     EXIT_VIOLATION,
     _header,
     _positive_int,
+    add_network_options,
     add_report_options,
     add_stream_limit_options,
     add_threshold_option,
     announce_report,
     default,
     flag_type,
+    network,
     report_dir,
     stream_limits,
     thresholds,
@@ -104,6 +106,7 @@ def register(sub: Any) -> None:
     m.add_argument("--format", choices=["text", "json"], default="text")
     m.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     add_stream_limit_options(m, per="per example")
+    add_network_options(m)
     add_threshold_option(m)
     add_report_options(m, "manifest")
     m.set_defaults(run=_cmd_manifest)
@@ -125,6 +128,7 @@ def _cmd_manifest(ns: argparse.Namespace) -> int:
         **stream_limits(ns),
         headers=tuple(ns.header),
         thresholds=thresholds(ns),
+        network=network(ns),
     )
     directory = report_dir(ns, "manifest")
     color = {"auto": None, "always": True, "never": False}[ns.color]

@@ -64,7 +64,12 @@ ENV_PREFIX: Final = "STREAM_HARNESS_"
 #: Our environment names that are not settings: the load runner's hand-over to the Locust
 #: process (``_load/_runner.py``) and the switch that shows tracebacks.
 ENV_RESERVED: Final = frozenset(
-    {"STREAM_HARNESS_DEBUG", "STREAM_HARNESS_HEADERS", "STREAM_HARNESS_PATH"}
+    {
+        "STREAM_HARNESS_DEBUG",
+        "STREAM_HARNESS_HEADERS",
+        "STREAM_HARNESS_PATH",
+        "STREAM_HARNESS_PROXY",
+    }
 )
 #: Who reads the configuration ("pytest": the plugin's fixtures).
 COMMANDS: Final = ("check", "manifest", "load", "pytest")

@@ -6,9 +6,10 @@ file (``harness/_core/config.py``), the load runner and the Locust users all rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
+from harness._core.network import NetworkOptions
 from harness._core.session import DEFAULT_MAX_EVENTS
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES
 from harness._core.thresholds import Threshold
@@ -65,3 +66,5 @@ class CheckOptions:
     inputs: dict[str, Any] | None = None
     #: Timing gates (``--threshold``), evaluated on each checked stream.
     thresholds: tuple[Threshold, ...] = ()
+    #: TLS trust and proxy (``--cacert``, ``--insecure``, ``--proxy``, ``--no-proxy``).
+    network: NetworkOptions = field(default_factory=NetworkOptions)

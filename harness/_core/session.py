@@ -61,14 +61,22 @@ class Timing:
     ttfb_ms: float | None = None
     first_event_ms: float | None = None
     duration_ms: float | None = None
+    #: HTTP only: the TCP connect, and the TLS handshake (None for http://), before the clock
+    #: above starts -- which is when the request's first byte is written.
+    connect_ms: float | None = None
+    tls_ms: float | None = None
 
     def to_json(self) -> dict[str, float | None]:
         r = _round
-        return {
+        out = {
             "ttfb_ms": r(self.ttfb_ms),
             "first_event_ms": r(self.first_event_ms),
             "duration_ms": r(self.duration_ms),
         }
+        if self.connect_ms is not None:  # a connection was made (URL targets): its set-up
+            out["connect_ms"] = r(self.connect_ms)
+            out["tls_ms"] = r(self.tls_ms)
+        return out
 
 
 def _round(v: float | None) -> float | None:
@@ -213,6 +221,9 @@ class StreamSession:
         self.start = start
         self.first_byte: float | None = None
         self.first_event: float | None = None
+        #: Set by the HTTP runner: connection set-up, before ``start``.
+        self.connect_ms: float | None = None
+        self.tls_ms: float | None = None
         self.violations: list[Violation] = []
         self.transcript: list[TranscriptEntry] = []
         self.event_times_ms: list[float] = []
@@ -333,6 +344,8 @@ class StreamSession:
                 ttfb_ms=_ms(self.start, self.first_byte),
                 first_event_ms=_ms(self.start, self.first_event),
                 duration_ms=(end - self.start) * 1000.0,
+                connect_ms=self.connect_ms,
+                tls_ms=self.tls_ms,
             ),
             transcript=self.transcript,
             event_times_ms=self.event_times_ms,

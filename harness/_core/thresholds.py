@@ -6,8 +6,9 @@ One syntax for ``load``, ``check`` and ``manifest`` (``--threshold``, repeatable
 
     METRIC  a distribution (ttfb_ms, first_event_ms, first_content_ms, inter_event_ms,
             stream_ms / duration_ms, events_per_s, bytes_per_s, reconnect_ms,
-            server_delay_ms, queue_ms) or a run-wide number (failure_rate, requests,
-            failures, error_rate, total_events_per_s, streams_per_s, after_storm_error_rate)
+            server_delay_ms, queue_ms, connect_ms, tls_ms) or a run-wide number (failure_rate,
+            requests, failures, error_rate, total_events_per_s, streams_per_s,
+            after_storm_error_rate)
     STAT    pNN (any percentile: p50, p95, p99.9), max, min, mean (avg), median
     OP      <  <=  >  >=
     UNIT    optional: ms, or s (converted to ms), for the _ms metrics; % for the rates
@@ -61,6 +62,8 @@ DISTRIBUTIONS: Final = frozenset(
         "reconnect_ms",
         "server_delay_ms",
         "queue_ms",
+        "connect_ms",
+        "tls_ms",
     }
 )
 #: Run-wide single numbers.
@@ -285,6 +288,8 @@ def metrics_from_check(result: Any, thresholds: Iterable[Threshold] = ()) -> dic
         "inter_event_ms": summarize(gaps, extra),
         "events_per_s": events_per_s,
         "reconnect_ms": float(reconnect) if isinstance(reconnect, int | float) else None,
+        "connect_ms": getattr(timing, "connect_ms", None),
+        "tls_ms": getattr(timing, "tls_ms", None),
         "failure_rate": 0.0 if result.ok else 1.0,
         "requests": 1.0,
         "failures": 0.0 if result.ok else 1.0,

@@ -15,11 +15,13 @@ import time
 from typing import Final
 
 import gevent.socket  # type: ignore[import-untyped]
-import gevent.ssl  # type: ignore[import-untyped]
 
+from harness._core.network import NetworkOptions
+
+from ._dial import Route, dial, ssl_context
 from ._target import Target, parse_target
 
-__all__ = ["RECV_BYTES", "Connection", "Target", "parse_target"]
+__all__ = ["RECV_BYTES", "Connection", "Route", "Target", "parse_target"]
 
 #: Bytes asked of one ``recv``.  recv returns what has arrived, up to this: never waits to fill.
 RECV_BYTES: Final = 256 * 1024
@@ -58,6 +60,18 @@ def _address(target: Target) -> tuple[str, int]:
     return addr
 
 
+_DEFAULT_ROUTES: dict[bool, Route] = {}
+
+
+def _default_route(target: Target) -> Route:
+    """Direct, with the default TLS trust (made once per process: loading it costs ~50 ms)."""
+    route = _DEFAULT_ROUTES.get(target.tls)
+    if route is None:
+        context = ssl_context(NetworkOptions()) if target.tls else None
+        route = _DEFAULT_ROUTES[target.tls] = Route(None, None, context)
+    return route
+
+
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -76,14 +90,13 @@ class Connection:
     its turn rather than when its bytes arrived.
     """
 
-    def __init__(self, target: Target, connect_timeout: float) -> None:
-        sock = gevent.socket.create_connection(_address(target), timeout=connect_timeout)
-        sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
+    def __init__(self, target: Target, connect_timeout: float, route: Route | None = None) -> None:
+        # (The standard socket and ssl modules are gevent's here: Locust patched them.)
+        if route is None:
+            route = _default_route(target)
+        sock = dial(target, route, connect_timeout, address=_address)
         self.kernel_stamps = False
-        if target.tls:
-            ctx = gevent.ssl.create_default_context()
-            sock = ctx.wrap_socket(sock, server_hostname=target.host)  # no recvmsg on TLS
-        else:
+        if not target.tls:  # (no recvmsg on TLS: stamped on return from recv)
             try:
                 sock.setsockopt(_stdsocket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
                 self.kernel_stamps = True

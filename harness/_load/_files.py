@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness._core.redact import redact_text
+from harness._core.redact import redact_json, scrub_bytes
 from harness._report.write import atomic_write
 
 __all__ = ["scrub_file", "scrub_json", "write_bytes", "write_json"]
@@ -22,41 +22,25 @@ __all__ = ["scrub_file", "scrub_json", "write_bytes", "write_json"]
 
 def scrub_json(value: Any, secrets: Sequence[str]) -> Any:
     """``value`` with every secret replaced in every string (keys included)."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        return redact_text(value, secrets)
-    if isinstance(value, list | tuple):
-        return [scrub_json(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {scrub_json(k, secrets): scrub_json(v, secrets) for k, v in value.items()}
-    return value
+    return redact_json(value, secrets)
 
 
 def scrub_file(path: Path, secrets: Sequence[str]) -> bool:
     """Replace every secret in the file -- as written, JSON-escaped and HTML-escaped, the forms
     Locust's CSV and HTML report use; True if anything was replaced."""
     data = path.read_bytes()
-    scrubbed = data
-    for form in _forms(secrets):
-        scrubbed = scrubbed.replace(form, b"[REDACTED]")
+    scrubbed = scrub_bytes(data, _forms(secrets))
     if scrubbed == data:
         return False
     write_bytes(path, scrubbed)
     return True
 
 
-def _forms(secrets: Sequence[str]) -> list[bytes]:
+def _forms(secrets: Sequence[str]) -> list[str]:
     forms = set()
     for s in secrets:
-        if len(s) >= 4:
-            forms |= {
-                s,
-                json.dumps(s)[1:-1],
-                json.dumps(s, ensure_ascii=False)[1:-1],
-                html.escape(s),
-            }
-    return sorted((f.encode() for f in forms), key=len, reverse=True)
+        forms |= {s, json.dumps(s)[1:-1], json.dumps(s, ensure_ascii=False)[1:-1], html.escape(s)}
+    return sorted(forms, key=len, reverse=True)
 
 
 def write_json(path: str | Path, value: Any, indent: int | None = 2) -> None:

@@ -22,10 +22,13 @@ import json
 import math
 import os
 import shlex
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ from typing import IO, Any, Final
 
 from harness._core.config import duration
 from harness._core.errors import HarnessError, TargetUnreachable, UsageError
+from harness._core.network import NetworkOptions, choose_proxy, tls_failure
 from harness._core.options import (
     DEFAULT_CONTRACT,
     DEFAULT_FIRST_BYTE_TIMEOUT,
@@ -48,10 +52,11 @@ from harness._core.redact import redact_text, redact_url, secret_values
 from harness._core.thresholds import parse_threshold
 from harness._report.write import write_report
 
+from ._dial import PROXY_ENV, dial, route_for
 from ._files import scrub_file, scrub_json, write_json
 from ._metrics import LoadMetrics
 from ._report import load_report
-from ._target import parse_target
+from ._target import Target, parse_target
 from ._verdict import build_verdict
 
 __all__ = ["LoadInterrupted", "LoadOptions", "command_line", "parse_duration", "run_load"]
@@ -65,6 +70,8 @@ PATH_ENV: Final = "STREAM_HARNESS_PATH"
 DATA_FILE: Final = "load-data.json"
 #: Beyond --run-time: start-up, stopping, writing reports.  Then the run is killed.
 _GRACE_S: Final = 90.0
+#: Locust's own --run-time, beyond ours: it should never be the one that ends a run.
+_BACKSTOP_S: Final = 10
 #: After Ctrl-C: how long Locust may take to stop and write what it measured.
 _STOP_S: Final = 30.0
 #: How long the output relay may take to drain once Locust has exited.
@@ -96,6 +103,10 @@ class LoadOptions:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     total_timeout: float = DEFAULT_TOTAL_TIMEOUT
     extra_locust_args: tuple[str, ...] = field(default=())
+    #: TLS trust and proxy, as in ``check`` (``harness/_core/network.py``).
+    network: NetworkOptions = field(default_factory=NetworkOptions)
+    #: ``--no-report``: Locust's files go to a temporary directory, removed afterwards.
+    no_report: bool = False
 
 
 def parse_duration(text: str) -> float:
@@ -111,6 +122,8 @@ def _scenario(o: LoadOptions) -> str:
         return "Arrivals"
     if o.abandon_after is not None:
         return "Abandon"
+    if o.reconnect_after is not None:
+        return "Reconnect"
     return "Steady"
 
 
@@ -129,13 +142,19 @@ def locust_argv(o: LoadOptions, run_dir: Path) -> list[str]:
         argv += ["--sse-max-inflight", str(max(1, o.max_inflight // users))]
     # The path goes in the environment (PATH_ENV): its query may hold a token.
     argv += ["--host", origin, "-u", str(users), "-r", f"{spawn:g}"]
-    # Locust takes whole seconds only.
-    argv += ["-t", f"{max(1, math.ceil(o.run_time_s))}s", "--stop-timeout", "0"]
+    # Our own timer ends the run to the millisecond from the test's start (--sse-run-time);
+    # Locust's -t (whole seconds, counted from its own start-up) is only a backstop.
+    argv += ["--sse-run-time", f"{o.run_time_s:g}", "--sse-processes", str(o.processes)]
+    argv += ["-t", f"{math.ceil(o.run_time_s) + _BACKSTOP_S}s", "--stop-timeout", "0"]
     argv += ["--csv", str(run_dir / "locust"), "--html", str(run_dir / "locust.html")]
     argv += ["--sse-report", str(run_dir / "verdict.json"), "--sse-contract", o.contract]
     argv += ["--sse-report-data", str(run_dir / DATA_FILE)]
     if o.processes > 1:
-        argv += ["--processes", str(o.processes)]
+        # A free loopback port for master and workers, not Locust's fixed 5557: two runs on
+        # one machine (two CI jobs, two engineers) must not collide.
+        port = str(_free_port())
+        argv += ["--processes", str(o.processes), "--master-bind-host", "127.0.0.1"]
+        argv += ["--master-bind-port", port, "--master-port", port]
     if o.method:
         argv += ["--sse-method", o.method]
     if o.inputs is not None:
@@ -152,20 +171,44 @@ def locust_argv(o: LoadOptions, run_dir: Path) -> list[str]:
         argv += [f"--sse-{name.replace('_', '-')}", f"{getattr(o, name):g}"]
     for t in o.thresholds:
         argv += ["--sse-threshold", t]
+    if o.network.cacert is not None:
+        argv += ["--sse-cacert", str(Path(o.network.cacert).resolve())]
+    if o.network.insecure:
+        argv += ["--sse-insecure"]
     return argv + list(o.extra_locust_args)
 
 
-def preflight(url: str, timeout: float) -> None:
-    """Raise TargetUnreachable unless a TCP connection to the target can be made."""
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def preflight(url: str, timeout: float, net: NetworkOptions | None = None) -> None:
+    """Raise TargetUnreachable unless a connection to the target can be made as the streams
+    will make it: through the same proxy, with the TLS handshake (an untrusted certificate is
+    "unreachable", exit 3, before a single stream runs)."""
     t = parse_target(url)
+    route = route_for(url, net or NetworkOptions())
+    via = f" through the proxy {redact_url(_origin(route.proxy))}" if route.proxy else ""
     try:
-        with socket.create_connection((t.host, t.port), timeout=timeout):
+        with dial(t, route, timeout):
             pass
     except socket.gaierror as e:
-        raise TargetUnreachable(f"cannot reach {t.host}: DNS lookup failed: {e.strerror}") from None
+        host = route.proxy.host if route.proxy else t.host
+        raise TargetUnreachable(f"cannot reach {host}: DNS lookup failed: {e.strerror}") from None
+    except ssl.SSLError as e:
+        raise TargetUnreachable(
+            f"cannot reach {t.scheme}://{t.authority}: {tls_failure(e)}"
+        ) from None
     except OSError as e:
         why = e.strerror or str(e) or type(e).__name__
-        raise TargetUnreachable(f"cannot reach {t.scheme}://{t.authority}: {why}") from None
+        raise TargetUnreachable(f"cannot reach {t.scheme}://{t.authority}{via}: {why}") from None
+
+
+def _origin(t: Target | None) -> str:
+    return "" if t is None else f"{t.scheme}://{t.authority}"
 
 
 def new_run_dir(given: Path | None, scenario: str) -> Path:
@@ -211,9 +254,21 @@ def run_load(o: LoadOptions, *, live: bool) -> tuple[dict[str, Any], Path]:
     for t in o.thresholds:
         parse_threshold(t)
     parse_target(o.url)
-    preflight(o.url, o.first_byte_timeout)
-    run_dir = new_run_dir(o.report_dir, _scenario(o))
+    preflight(o.url, o.first_byte_timeout, o.network)
+    if o.no_report:
+        run_dir = Path(tempfile.mkdtemp(prefix="stream-harness-load-"))
+        try:
+            return _run(o, run_dir, live)
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    return _run(o, new_run_dir(o.report_dir, _scenario(o)), live)
+
+
+def _run(o: LoadOptions, run_dir: Path, live: bool) -> tuple[dict[str, Any], Path]:
     secrets = secret_values(o.headers, o.url)
+    proxy = choose_proxy(o.url, o.network, os.environ)
+    if proxy:  # its password, if it has one
+        secrets = tuple(sorted({*secrets, *secret_values((), proxy)}, key=len, reverse=True))
     code, stopped_by = _run_locust(o, run_dir, live, secrets)
     verdict_path = run_dir / "verdict.json"
     if verdict_path.exists():
@@ -222,10 +277,12 @@ def run_load(o: LoadOptions, *, live: bool) -> tuple[dict[str, Any], Path]:
         verdict = _empty_verdict(o)
     else:
         where = "its output above" if live else run_dir / "locust.log"
+        if o.no_report and not live:
+            where = "its last lines:\n" + _tail(run_dir / "locust.log")
         raise HarnessError(f"locust failed (exit {code}) before writing a verdict; see {where}")
     verdict = scrub_json(verdict, secrets)
     verdict["run"]["target"] = redact_url(o.url)
-    verdict["run"]["report_dir"] = str(run_dir)
+    verdict["run"]["report_dir"] = None if o.no_report else str(run_dir)
     write_json(verdict_path, verdict)
     data = _read_data(run_dir / DATA_FILE)
     for path in sorted(run_dir.iterdir()):
@@ -239,7 +296,8 @@ def run_load(o: LoadOptions, *, live: bool) -> tuple[dict[str, Any], Path]:
         secrets=secrets,
         incomplete=stopped_by is not None,
     )
-    write_report(report, run_dir)
+    if not o.no_report:
+        write_report(report, run_dir)
     if isinstance(stopped_by, KeyboardInterrupt):
         raise LoadInterrupted(verdict, run_dir) from None
     if stopped_by is not None:
@@ -256,6 +314,8 @@ def _run_locust(
     which then stops Locust exactly once.  Its output is relayed line by line, scrubbed."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env[PATH_ENV] = parse_target(o.url).path
+    # The proxy chosen here, once, for every Locust process ("": direct).
+    env[PROXY_ENV] = choose_proxy(o.url, o.network, os.environ) or ""
     if o.headers:
         env[HEADERS_ENV] = json.dumps([list(h) for h in o.headers])
     log_path = run_dir / "locust.log"
@@ -316,6 +376,14 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def _read_data(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -345,7 +413,11 @@ def command_line(o: LoadOptions) -> str:
             argv += ["--spawn-rate", f"{o.spawn_rate:g}"]
     argv += ["--run-time", f"{o.run_time_s:g}s"]
     if o.processes > 1:
-        argv += ["--processes", str(o.processes)]
+        # A free loopback port for master and workers, not Locust's fixed 5557: two runs on
+        # one machine (two CI jobs, two engineers) must not collide.
+        port = str(_free_port())
+        argv += ["--processes", str(o.processes), "--master-bind-host", "127.0.0.1"]
+        argv += ["--master-bind-port", port, "--master-port", port]
     if o.method:
         argv += ["--method", o.method]
     if o.inputs is not None:
@@ -368,4 +440,13 @@ def command_line(o: LoadOptions) -> str:
     for name in ("first_byte_timeout", "idle_timeout", "total_timeout"):
         if getattr(o, name) != getattr(default, name):
             argv += [f"--{name.replace('_', '-')}", f"{getattr(o, name):g}"]
+    net = o.network
+    if net.cacert is not None:
+        argv += ["--cacert", net.cacert]
+    if net.insecure:
+        argv += ["--insecure"]
+    if net.proxy is not None:
+        argv += ["--proxy", net.proxy]
+    if net.no_proxy:
+        argv += ["--no-proxy"]
     return shlex.join(argv)

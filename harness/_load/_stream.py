@@ -30,6 +30,7 @@ reproduces.
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ from harness._core.http_rules import (
     timeout_total,
     timing_buffered,
 )
+from harness._core.network import tls_failure, user_agent
 from harness._core.options import (
     DEFAULT_CONTRACT,
     DEFAULT_FIRST_BYTE_TIMEOUT,
@@ -82,6 +84,7 @@ SSE_HEADERS: Final = (
     ("Accept", "text/event-stream"),
     ("Cache-Control", "no-cache"),
     ("Accept-Encoding", "identity"),
+    ("User-Agent", user_agent()),
 )
 
 
@@ -549,6 +552,8 @@ class _Stream:
 
 
 def _reason(e: BaseException) -> str:
+    if isinstance(e, ssl.SSLError):
+        return tls_failure(e)
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -1,10 +1,11 @@
 """The locustfile ``stream-harness load`` runs (``locust -f`` this file, one class by name).
 
-    Steady    closed loop: --users streams at a time (--spawn-rate ramps them up)
-    Arrivals  open loop: --sse-arrival-rate new streams per second per user
-    Abandon   clients that vanish mid-stream, then the target's health after the storm
-
-The reconnect scenario is ``Steady`` with ``--sse-reconnect-after K``.
+Steady    closed loop: --users streams at a time (--spawn-rate ramps them up)
+Arrivals  open loop: --sse-arrival-rate new streams per second per user
+Abandon   clients that vanish mid-stream, then the target's health after the storm
+Reconnect closed loop, each stream dropped after --sse-reconnect-after K events and
+          resumed with Last-Event-ID (``Steady`` with that option does the same; this
+          name is what the verdict and report call the run)
 """
 
 from __future__ import annotations
@@ -21,4 +22,8 @@ class Arrivals(ArrivalUser):
 
 
 class Abandon(AbandonUser):
+    pass
+
+
+class Reconnect(SSEUser):
     pass

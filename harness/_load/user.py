@@ -36,6 +36,7 @@ import dataclasses
 import gc
 import itertools
 import json
+import math
 import os
 import random
 import sys
@@ -52,6 +53,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness._contracts.registry import get_checker
 from harness._core.errors import UsageError
+from harness._core.network import NetworkOptions
 from harness._core.options import (
     DEFAULT_CONTRACT,
     DEFAULT_FIRST_BYTE_TIMEOUT,
@@ -63,7 +65,8 @@ from harness._core.redact import redact_url, secret_values
 from harness._core.thresholds import parse_threshold
 
 from ._capture import Budget, ReportData
-from ._client import Connection, Target, parse_target
+from ._client import Connection, Route, Target, parse_target
+from ._dial import route_for
 from ._files import scrub_json, write_json
 from ._metrics import LoadMetrics
 from ._stream import StreamResult, StreamSpec, run_stream
@@ -75,6 +78,8 @@ _TYPE = "SSE"
 _SIDS = itertools.count()
 _MONITOR_EVERY = 1.0
 _LAG_PROBE = 0.05
+_BACKOFF_FIRST = 0.1
+_BACKOFF_MAX = 5.0
 #: Wall-clock seconds = monotonic + this (per-second series must line up across workers).
 _WALL = time.time() - time.monotonic()
 #: `stream-harness load` passes the path and headers here, not on the command line: its query
@@ -135,10 +140,25 @@ def _options(parser: Any) -> None:
     g.add_argument("--sse-abandon-after", type=int, default=None, metavar="K")
     g.add_argument("--sse-storm-seconds", type=float, default=None, metavar="S")
     g.add_argument("--sse-arrival-rate", type=float, default=None, help="streams/s per user")
+    g.add_argument(
+        "--sse-processes", type=int, default=None, help=argparse.SUPPRESS, include_in_web_ui=False
+    )
     g.add_argument("--sse-max-inflight", type=int, default=None, metavar="N")
     g.add_argument("--sse-first-byte-timeout", type=float, default=None, metavar="S")
     g.add_argument("--sse-idle-timeout", type=float, default=None, metavar="S")
     g.add_argument("--sse-total-timeout", type=float, default=None, metavar="S")
+    g.add_argument("--sse-cacert", default=None, metavar="FILE", help="trust this CA (PEM)")
+    g.add_argument(
+        "--sse-insecure", action="store_true", default=False, help="do not verify TLS certificates"
+    )
+    g.add_argument(
+        "--sse-run-time",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds from the test's start, to the millisecond (Locust's -t "
+        "counts whole seconds from its own start-up)",
+    )
     g.add_argument("--sse-threshold", action="append", default=None, metavar="EXPR")
     g.add_argument("--sse-report", default=None, metavar="FILE", help="write the JSON verdict")
     g.add_argument(
@@ -180,10 +200,25 @@ class SSEUser(User):
     total_timeout: ClassVar[float] = DEFAULT_TOTAL_TIMEOUT
 
     _spec_cache: ClassVar[dict[type, tuple[StreamSpec, Target]]] = {}
+    _routes: ClassVar[dict[str, Route]] = {}
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         self.spec, self.target = self._spec()
+        self.route = self._route(self.spec.url)
+        #: Closed loop: seconds to wait after a stream that got no response (doubling).
+        self._backoff = 0.0
+
+    def _route(self, url: str) -> Route:
+        """How streams reach ``url`` (proxy, TLS trust): decided once per process."""
+        route = SSEUser._routes.get(url)
+        if route is None:
+            env = self.environment
+            net = NetworkOptions(
+                cacert=_opt(env, "sse_cacert"), insecure=bool(_opt(env, "sse_insecure"))
+            )
+            route = SSEUser._routes[url] = route_for(url, net)
+        return route
 
     def _spec(self, **override: Any) -> tuple[StreamSpec, Target]:
         cls = type(self)
@@ -204,6 +239,7 @@ class SSEUser(User):
         headers = list(self.request_headers.items())
         # `stream-harness load` passes header values here, not on the command line (ps shows it).
         headers += _given_headers(env)
+        headers += self._route(url).proxy_headers()
 
         def pick(name: str, default: Any) -> Any:
             value = _opt(env, f"sse_{name}")
@@ -249,8 +285,8 @@ class SSEUser(User):
     ) -> StreamResult:
         """Run one stream and report it (Locust events + our metrics)."""
         spec = spec or self.spec
-        target = self.target
-        path = target.path
+        target, route = self.target, self.route
+        path = route.request_target(target, target.path)
         trace = _P.trace
         if trace is not None:
             sid = f"{os.getpid()}.{next(_SIDS)}"
@@ -261,7 +297,7 @@ class SSEUser(User):
         try:
             result = run_stream(
                 spec,
-                lambda timeout: Connection(target, timeout),
+                lambda timeout: Connection(target, timeout, route),
                 sink,
                 authority=target.authority,
                 path=path,
@@ -276,7 +312,18 @@ class SSEUser(User):
                 keep.release()
         if trace is not None and len(trace) < 20_000:
             trace.append(_trace_row(sid, result, sink.gap_list))
+        if intended_start is None:
+            self._back_off(result)
         return result
+
+    def _back_off(self, result: StreamResult) -> None:
+        """Closed loop: after a stream that got no response (refused, TLS failed), wait before
+        the next -- 0.1 s, doubling to 5 s -- rather than spin a core on failures."""
+        if result.error is None:
+            self._backoff = 0.0
+            return
+        self._backoff = min(max(_BACKOFF_FIRST, self._backoff * 2), _BACKOFF_MAX)
+        gevent.sleep(self._backoff)
 
 
 class ArrivalUser(SSEUser):
@@ -303,10 +350,16 @@ class ArrivalUser(SSEUser):
         _P.arrival_rate = max(_P.arrival_rate, _P.arrival_rate_now)
         self._pool = gevent.pool.Pool()
         interval = 1.0 / rate
-        t0 = time.monotonic() + random.uniform(0.0, interval)  # desynchronise the users
+        # The schedule starts with the run (not when this user was spawned), so a run of T
+        # seconds plans rate x T arrivals; the processes' schedules interleave.
+        processes = max(1, int(_opt(self.environment, "sse_processes") or 1))
+        index = getattr(self.environment.runner, "worker_index", 0) % processes
+        t0 = (_P.started_mono or time.monotonic()) + interval * index / processes
+        run_time = _opt(self.environment, "sse_run_time")
+        last = math.inf if not run_time else math.ceil(run_time * rate - index / processes) - 1
         k = 0
         try:
-            while True:
+            while k <= last:
                 due = t0 + k * interval
                 delay = due - time.monotonic()
                 if delay > 0:
@@ -319,6 +372,7 @@ class ArrivalUser(SSEUser):
                     continue
                 _P.metrics.count("arrivals_started")
                 self._pool.spawn(self.stream, intended_start=due)
+            gevent.sleep(math.inf)  # every arrival planned: wait for the end of the run
         finally:
             _P.arrival_rate_now -= rate
 
@@ -507,6 +561,9 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     _P.arrival_rate_by_worker = {}
     if _opt(environment, "sse_trace") and not isinstance(environment.runner, MasterRunner):
         _P.trace = []
+    run_time = _opt(environment, "sse_run_time")
+    if run_time and not isinstance(environment.runner, WorkerRunner):
+        gevent.spawn(_end_of_run, environment, _P.started_mono + float(run_time))
     if not isinstance(environment.runner, MasterRunner) and _P.monitor is None:
         # Everything imported so far (Locust, Flask, pydantic's schemas) is long-lived: freeze it
         # out of the collector, or a full collection stalls every stream's clock for ~40 ms.
@@ -518,8 +575,19 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         _P.monitor = gevent.spawn(_monitor)
 
 
-def _on_test_stop(environment: Environment, **_: Any) -> None:
+def _end_of_run(environment: Environment, at: float) -> None:
+    """--sse-run-time: the measured window ends at ``at`` (monotonic), then Locust quits."""
+    while (left := at - time.monotonic()) > 0:
+        gevent.sleep(left)
     _P.stopped_wall = time.time()
+    runner = environment.runner
+    if runner is not None:
+        runner.quit()
+
+
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    if _P.stopped_wall is None:  # (--sse-run-time set it when the window closed)
+        _P.stopped_wall = time.time()
     if _P.monitor is not None:
         _P.monitor.kill(block=False)
         _P.monitor = None

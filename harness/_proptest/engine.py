@@ -682,13 +682,10 @@ class UrlExecutor(_Executor):
                 self.seen["body"] = b""
 
     def _new_client(self, hooks: dict[str, list[Any]] | None = None) -> httpx.AsyncClient:
-        # As run_url makes its own: no overall timeout (the runner keeps the deadlines), no
-        # redirects followed.
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(None, connect=self.options.first_byte_timeout),
-            follow_redirects=False,
-            event_hooks=hooks,
-        )
+        from harness._runners.http import make_client
+
+        # As run_url makes its own (the same TLS trust and proxy).
+        return make_client(self.base, self.options, event_hooks=hooks)
 
     def reproducer(self, name: str, inputs: dict[str, Any]) -> tuple[str, str | None]:
         url = redact_url(self.url(name))

@@ -24,7 +24,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from harness._core.errors import UsageError
-from harness._core.redact import REDACTED
+from harness._core.redact import redact_json, redact_text, scrub_bytes
 from harness._core.text import shorten
 from harness._report.html import render_html
 from harness._report.model import Report
@@ -53,7 +53,9 @@ def write_report(report: Report, directory: Path) -> list[Path]:
     if report.incomplete:
         summary["incomplete"] = True
     files: list[tuple[str, bytes]] = [
-        ("summary.json", scrub(json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()),
+        # Scrubbed value by value, not as text: a short secret that is also a number must not
+        # turn a number into an unquoted word.
+        ("summary.json", _summary_json(redact_json(summary, report.secrets))),
         ("junit.xml", scrub(_junit(report)).encode()),
         ("summary.md", scrub(_markdown(report)).encode()),
         ("report.html", scrub(render_html(report)).encode()),
@@ -134,21 +136,21 @@ def _markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _summary_json(summary: dict[str, Any]) -> bytes:
+    return (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
+
+
 def _scrubber(secrets: Iterable[str]) -> Any:
-    values = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+    values = tuple(secrets)
 
     def scrub(text: str) -> str:
-        for s in values:
-            text = text.replace(s, REDACTED)
-        return text
+        return redact_text(text, values)
 
     return scrub
 
 
 def _scrub_bytes(data: bytes, secrets: Iterable[str]) -> bytes:
-    for s in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
-        data = data.replace(s.encode(), REDACTED.encode())
-    return data
+    return scrub_bytes(data, tuple(secrets))
 
 
 def atomic_write(path: Path, data: bytes) -> None:

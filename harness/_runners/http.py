@@ -54,6 +54,7 @@ from harness._core.http_rules import (
     timeout_total,
     timing_buffered,
 )
+from harness._core.network import choose_proxy, tls_failure, user_agent
 from harness._core.options import CheckOptions
 from harness._core.redact import redact_text, redact_url, secret_values
 from harness._core.resume import ResumingChecker, resume_unreachable
@@ -61,12 +62,14 @@ from harness._core.rules import violation
 from harness._core.session import CheckResult, ContractChecker, StreamSession
 from harness._core.sse import SSEDecoder
 from harness._core.text import shorten
+from harness._runners.tls import ssl_context
 
 __all__ = [
     "BURST_MAX_SPREAD_MS",
     "BURST_MAX_TAIL_MS",
     "BURST_MIN_EVENTS",
     "BURST_MIN_SILENCE_MS",
+    "make_client",
     "run_url",
     "run_url_async",
 ]
@@ -112,9 +115,23 @@ async def run_url_async(
     run = _UrlRun(url, options, checker)
     if client is not None:
         return await run.run(client)
-    timeout = httpx.Timeout(None, connect=options.first_byte_timeout)
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as own:
+    async with make_client(url, options) as own:
         return await run.run(own)
+
+
+def make_client(url: str, options: CheckOptions, **extra: Any) -> httpx.AsyncClient:
+    """The client a check of ``url`` uses: our TLS trust and proxy choice (``_core.network``),
+    not httpx's own reading of the environment, so ``check`` and ``load`` agree.  No overall
+    timeout (the runner keeps the deadlines), no redirects followed."""
+    net = options.network
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(None, connect=options.first_byte_timeout),
+        follow_redirects=False,
+        verify=ssl_context(net),
+        proxy=choose_proxy(url, net, os.environ),
+        trust_env=False,
+        **extra,
+    )
 
 
 class _Outcome(Enum):
@@ -136,20 +153,34 @@ class _Expired(Exception):
 
 
 class _ConnectTracer:
-    """httpcore's ``trace`` extension, to tell a connect timeout from a slow server.
+    """httpcore's ``trace`` extension: tells a connect timeout from a slow server, and stamps
+    the phases -- TCP connect, TLS handshake, the request's first byte written, the response
+    head read -- so timing starts when the request is written, not when httpx starts up.
 
     Transports that do not trace (mock, ASGI) never call it: a timeout then counts as a slow
-    first byte, as there was no connection to wait for.
+    first byte, as there was no connection to wait for, and the clock is the runner's own.
     """
 
     def __init__(self) -> None:
         self.traced = False
         self.connected = False
+        self.stamps: dict[str, float] = {}
 
     async def __call__(self, name: str, info: dict[str, Any]) -> None:
+        # (Through a proxy the CONNECT request is traced first; the last stamp of each phase
+        # is the real request's.)
+        self.stamps[name] = time.monotonic()
         self.traced = True
         if name.startswith(("http11.", "http2.")):  # the request is being sent: connected
             self.connected = True
+
+    def between(self, phase: str) -> float | None:
+        """Milliseconds from ``phase.started`` to ``phase.complete``, if both were traced."""
+        a, b = self.stamps.get(f"{phase}.started"), self.stamps.get(f"{phase}.complete")
+        return None if a is None or b is None else (b - a) * 1000.0
+
+    def at(self, name: str) -> float | None:
+        return self.stamps.get(name)
 
     @property
     def connecting(self) -> bool:
@@ -280,11 +311,25 @@ class _UrlRun:
             raise UsageError(redact_text(_invalid_request(e), self.secrets)) from None
         except httpx.TransportError as e:
             raise self._unreachable(_root_cause(e)) from None
-        self.session.mark_first_byte(time.monotonic())
+        head_at = time.monotonic()
+        if last_event_id is None:
+            self._start_clock(tracer)
+            head_at = tracer.at("http11.receive_response_headers.complete") or head_at
+        self.session.mark_first_byte(head_at)
         if await self._accept(response):
             return response
         await _close(response)
         return None
+
+    def _start_clock(self, tracer: _ConnectTracer) -> None:
+        """Time from the request's first byte written, where the transport says when that was;
+        the connection's set-up is reported beside it (``connect_ms``, ``tls_ms``)."""
+        s = self.session
+        sent = tracer.at("http11.send_request_headers.started")
+        if sent is not None:
+            s.start = sent
+        s.connect_ms = tracer.between("connection.connect_tcp")
+        s.tls_ms = tracer.between("connection.start_tls")
 
     async def _accept(self, response: httpx.Response) -> bool:
         """Check the status and headers; False if there is no stream to read."""
@@ -385,7 +430,7 @@ class _UrlRun:
         if last_event_id is not None:
             user = [(k, v) for k, v in user if k.lower() != "last-event-id"]
         given = {k.lower() for k, _ in user}
-        ours = SSE_REQUEST_HEADERS + self.content_headers
+        ours = (*SSE_REQUEST_HEADERS, ("User-Agent", user_agent()), *self.content_headers)
         out = [(k, v) for k, v in ours if k.lower() not in given] + user
         if last_event_id is not None:
             out.append(("Last-Event-ID", last_event_id))
@@ -470,7 +515,7 @@ def _root_cause(e: BaseException) -> str:
     while x is not None and id(x) not in seen:
         seen.add(id(x))
         if isinstance(x, ssl.SSLError):
-            return f"TLS failed: {_one_line(x)}"
+            return tls_failure(x)
         if isinstance(x, socket.gaierror):
             return f"DNS lookup failed: {x.strerror or _one_line(x)}"
         if isinstance(x, OSError) and x.errno and x.errno > 0:
