@@ -279,11 +279,17 @@ def test_anthropic_when_error_event_mid_stream_then_it_ends_the_stream_cleanly()
     ]
 
 
-def test_anthropic_when_event_name_unknown_or_missing_then_event_unknown_type() -> None:
+def test_anthropic_when_event_name_unknown_or_missing_then_a_warning_as_the_contract_is_open() -> (
+    None
+):
     events = anthropic_stream()
     events.insert(2, ("completion", {"type": "completion"}))
     events.insert(3, {"type": "ping"})  # no event: name -- the SDK skips it silently
-    assert anthropic(events) == [("event.unknown-type", 2), ("event.unknown-type", 3)]
+    assert anthropic(events) == [("event.unknown-type-open", 2), ("event.unknown-type-open", 3)]
+
+
+def test_closed_contract_when_event_type_unknown_then_still_an_error() -> None:
+    assert check_events("text", [("bogus", "a token")])[:1] == [("event.unknown-type", 0)]
 
 
 def test_anthropic_when_data_is_not_json_then_sse_data_not_json() -> None:

@@ -38,6 +38,7 @@ from harness._contracts.rules import (
     PREVIEW,
     event_schema,
     event_unknown_type,
+    event_unknown_type_open,
     json_kind,
     seq_after_terminal,
     seq_first,
@@ -417,7 +418,13 @@ class ContractEngine:
         return _Reading(value, value, obj)
 
     def _unknown(self, kind: str) -> _Reading:
-        message = event_unknown_type(kind, self._c.name, self._c.types) or ""
+        c = self._c
+        if c.open:
+            message = event_unknown_type_open(kind, c.name, c.types) or ""
+            return _Reading(
+                kind[:PREVIEW] or '""', None, MISSING, "event.unknown-type-open", message
+            )
+        message = event_unknown_type(kind, c.name, c.types) or ""
         return _Reading(kind[:PREVIEW] or '""', None, MISSING, "event.unknown-type", message)
 
     @staticmethod

@@ -99,6 +99,8 @@ class Contract:
     framings: tuple[str, ...] = ("sse",)
     #: Response headers required: lower-case name -> value (case-insensitive), or True: any.
     headers: Mapping[str, str | bool] = field(default_factory=dict)
+    #: Unknown event types are passed over with a warning (the protocol allows new ones).
+    open: bool = False
 
     @property
     def type_name(self) -> str:
@@ -322,6 +324,7 @@ class _Compiler:
             invariants=invariants,
             hints=dict(self.doc.get("hints", {})),
             framings=self._framings(),
+            open=bool(self.doc.get("open", False)),
             headers={str(k).lower(): v for k, v in self.doc.get("headers", {}).items()},
         )
 

@@ -115,6 +115,25 @@ def event_unknown_type(kind: str, contract: str, known: Sequence[str]) -> str | 
     return f"unknown event type {show(kind)}; the {contract} types are {', '.join(known)}"
 
 
+@rule(
+    "event.unknown-type-open",
+    Severity.WARNING,
+    "An event has a type the contract does not define, in a contract open to new types.",
+)
+def event_unknown_type_open(kind: str, contract: str, known: Sequence[str]) -> str | None:
+    """The contract declares itself open (``open: true``): its protocol says new event types
+    may appear and clients must ignore the ones they do not know -- Anthropic's Messages API
+    says so of its stream.  Such an event is passed over (it does not move the order along)
+    and reported as a warning, so a new type is noticed but does not fail a check; a
+    misspelled known type looks the same, hence the list of known types."""
+    if kind in known:
+        return None
+    return (
+        f"event type {show(kind)} is not one the {contract} contract knows (ignored, as its "
+        f"protocol allows); the known types are {', '.join(known)}"
+    )
+
+
 @rule("event.schema", Severity.ERROR, "An event does not match its type's schema.")
 def event_schema(kind: str | None, problems: Iterable[str]) -> str | None:
     """The event's content does not have the shape its contract's JSON Schema for that type
