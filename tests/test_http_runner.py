@@ -406,7 +406,8 @@ def test_resume_tracker_when_start_after_reconnect_then_ignored_and_silent() -> 
         (5.0, [2005.0, 2105.0, 2205.0], 2206.0, False),  # late, but paced
         (5.0, [1005.0, 1006.0], 1008.0, False),  # too few events
         (5.0, [1005.0, 1006.0, 1007.0], 3000.0, False),  # a burst, but not at the end
-        (900.0, [901.0, 902.0, 903.0], 904.0, False),  # headers held back too: a slow first byte
+        (900.0, [901.0, 902.0, 903.0], 904.0, True),  # headers held back too (stock nginx)
+        (300.0, [301.0, 302.0, 303.0], 304.0, False),  # the same, fast: nobody waited
     ],
 )
 def test_buffered_heuristic_when_arrival_times_then_flagged_only_for_a_final_burst(

@@ -139,23 +139,32 @@ def timing_buffered(ttfb_ms: float, event_times_ms: Sequence[float], end_ms: flo
     ``X-Accel-Buffering: no``), compression, or a server that yields only once all work is done.
     The client saw nothing until the end, which is what streaming is meant to avoid.
 
-    The heuristic, on arrival times measured from the response headers (so network latency,
-    which delays the headers too, is not mistaken for buffering): at least 3 events; at least
-    500 ms between the headers and the first event (shorter waits are jitter, and nobody
-    notices them); all events within 50 ms of each other (events paced 100 ms apart are
-    streaming, however late they start); and the stream ending within 100 ms of the last one.
-    A fast server that sends everything at once is not flagged (no silence before it), and
-    neither is a buffer that holds the headers back too -- that looks like a slow first byte."""
+    The heuristic, on times from the request's start: at least 3 events, all within 50 ms of
+    each other, and the stream ending within 100 ms of the last one; and before them a silence
+    of at least 500 ms (shorter waits are jitter, and nobody notices them) -- either between
+    the response headers and the first event, or, when the headers came with the events (a
+    buffer that holds the headers back too: Debian's stock nginx proxying HTTP/1.0 with
+    ``proxy_buffering on``), between the request and the headers.  Events paced 100 ms apart
+    are streaming however late they start, and a fast server that sends everything at once is
+    not flagged (no silence before it)."""
     if len(event_times_ms) < BURST_MIN_EVENTS:
         return None
     first, last = event_times_ms[0], event_times_ms[-1]
     silence, spread = first - ttfb_ms, last - first
-    if silence < BURST_MIN_SILENCE_MS or spread > BURST_MAX_SPREAD_MS:
+    if spread > BURST_MAX_SPREAD_MS or end_ms - last > BURST_MAX_TAIL_MS:
         return None
-    if end_ms - last > BURST_MAX_TAIL_MS:
-        return None
-    return (
-        f"all {len(event_times_ms)} events arrived in one burst ({spread:.0f} ms) as the stream "
-        f"ended, {silence:.0f} ms after the response headers: the stream was held back (a "
-        "buffering proxy, compression, or a server that yields only when all work is done)"
-    )
+    n = len(event_times_ms)
+    if silence >= BURST_MIN_SILENCE_MS:
+        return (
+            f"all {n} events arrived in one burst ({spread:.0f} ms) as the stream "
+            f"ended, {silence:.0f} ms after the response headers: the stream was held back (a "
+            "buffering proxy, compression, or a server that yields only when all work is done)"
+        )
+    if ttfb_ms >= BURST_MIN_SILENCE_MS and silence <= BURST_MAX_SPREAD_MS:
+        return (
+            f"the response headers and all {n} events arrived in one burst as the stream ended, "
+            f"{ttfb_ms:.0f} ms after the request: the whole response was held back (a buffering "
+            "proxy -- nginx buffers by default: proxy_buffering off, or X-Accel-Buffering: no "
+            "-- or a server that sends only when all work is done)"
+        )
+    return None

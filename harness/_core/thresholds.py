@@ -8,7 +8,7 @@ One syntax for ``load``, ``check`` and ``manifest`` (``--threshold``, repeatable
             stream_ms / duration_ms, events_per_s, bytes_per_s, reconnect_ms,
             server_delay_ms, queue_ms, connect_ms, tls_ms) or a run-wide number (failure_rate,
             requests, failures, error_rate, total_events_per_s, streams_per_s,
-            after_storm_error_rate)
+            after_storm_error_rate, buffered_streams)
     STAT    pNN (any percentile: p50, p95, p99.9), max, min, mean (avg), median
     OP      <  <=  >  >=
     UNIT    optional: ms, or s (converted to ms), for the _ms metrics; % for the rates
@@ -76,6 +76,7 @@ SCALARS: Final = frozenset(
         "total_events_per_s",
         "streams_per_s",
         "after_storm_error_rate",
+        "buffered_streams",
     }
 )
 _RATES: Final = frozenset({"failure_rate", "error_rate", "after_storm_error_rate"})

@@ -530,12 +530,15 @@ class _Stream:
             r.add(v)
         if complete and self.dropped_at is None and r.events >= 3 and r.ttfb_ms is not None:
             assert self.last_at is not None
+            # From when the request was sent: in an open-loop run a late start is the load
+            # generator's queue, not a silence of the target's.
+            q = r.queue_ms or 0.0
             span = _Span(
                 r.events,
-                (self.first_event_at - r.start) * 1000.0,
-                (self.last_at - r.start) * 1000.0,
+                (self.first_event_at - r.start) * 1000.0 - q,
+                (self.last_at - r.start) * 1000.0 - q,
             )
-            msg = timing_buffered(r.ttfb_ms, span, r.stream_ms)
+            msg = timing_buffered(r.ttfb_ms - q, span, r.stream_ms - q)
             if msg:
                 r.add(violation("timing.buffered", msg))
 

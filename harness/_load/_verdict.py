@@ -69,6 +69,9 @@ def _metrics(m: LoadMetrics, thresholds: Iterable[Threshold], run_s: float) -> d
     out["total_events_per_s"] = _r(c["events"] / run_s) if run_s > 0 else None
     out["streams_per_s"] = _r(streams / run_s) if run_s > 0 else None
     out["after_storm_error_rate"] = _r(c["after_storm_failures"] / storm) if storm else None
+    # Streams held back whole by something on the way (timing.buffered), a number to gate on.
+    buffered = m.rules.get("timing.buffered")
+    out["buffered_streams"] = buffered.streams if buffered is not None else 0
     return out
 
 
