@@ -40,8 +40,8 @@ from harness._cli.main import (
 )
 from harness._core.config import integer
 from harness._core.options import CheckOptions
-from harness._core.rules import Severity, Violation
 from harness._core.session import CheckResult
+from harness._report.transcript import print_violation
 
 if TYPE_CHECKING:  # the engine imports Hypothesis: only when the command runs
     from harness._proptest.engine import Failure, FunctionReport, ManifestResult
@@ -240,7 +240,7 @@ def render_manifest_text(result: ManifestResult, out: TextIO, *, color: bool | N
     if result.violations:
         console.print("  [bold]manifest[/]")
         for v in result.violations:
-            _print_violation(console, v, "    ")
+            print_violation(console, v, "    ")
     else:
         matched = ", and it matches the module's functions" if result.matched else ""
         console.print(f"  [bold]manifest[/]  [green]✓[/] valid{matched}")
@@ -266,11 +266,11 @@ def _print_function(console: Console, report: FunctionReport) -> None:
         if not case.ok:
             console.print(f"      [bold]invalid inputs[/] ({escape(case.case)})")
             for v in case.violations:
-                _print_violation(console, v, "        ")
+                print_violation(console, v, "        ")
             if case.curl:
                 console.print(f"        [dim]reproduce[/]  {escape(case.curl)}")
     for v in report.warnings:
-        _print_violation(console, v, "      ")
+        print_violation(console, v, "      ")
     for t in report.thresholds:
         value = "not measured" if t.value is None else f"{t.value:.1f}"
         mark = "[green]✓[/]" if t.ok else "[bold red]✗[/]"
@@ -297,22 +297,17 @@ def _print_stream(console: Console, result: CheckResult) -> None:
             f"{escape(entry.preview)}"
         )
         for v in entry.violations:
-            _print_violation(console, v, "             ")
+            print_violation(console, v, "             ")
     hidden = entries[_SHOWN_EVENTS:]
     if hidden:
         console.print(f"        [dim]… {len(hidden)} more events[/]")
         for entry in hidden:
             for v in entry.violations:
                 console.print(f"        [dim]#{entry.index}[/]")
-                _print_violation(console, v, "             ")
+                print_violation(console, v, "             ")
     for v in result.violations:
         if v.event_index is None or not 0 <= v.event_index < len(entries):
-            _print_violation(console, v, "        ")
-
-
-def _print_violation(console: Console, v: Violation, indent: str) -> None:
-    mark = "[bold red]✗ error  [/]" if v.severity is Severity.ERROR else "[yellow]! warning[/]"
-    console.print(f"{indent}{mark} [bold]{escape(v.rule)}[/]: {escape(v.message)}")
+            print_violation(console, v, "        ")
 
 
 def _verdict(result: ManifestResult) -> str:

@@ -16,16 +16,62 @@ __all__ = [
     "BURST_MAX_TAIL_MS",
     "BURST_MIN_EVENTS",
     "BURST_MIN_SILENCE_MS",
+    "SSE_REQUEST_HEADERS",
+    "Expired",
     "header_violations",
     "http_cache_control",
     "http_content_type",
     "http_header",
     "http_status",
+    "request_headers",
     "timeout_first_byte",
     "timeout_idle",
     "timeout_total",
     "timing_buffered",
 ]
+
+
+class Expired(Exception):
+    """A deadline passed while reading a stream; ``rule_id`` names the timeout rule it breaks
+    (both runners raise it inside their read loops and turn it into that rule's violation)."""
+
+    def __init__(self, rule_id: str) -> None:
+        super().__init__(rule_id)
+        self.rule_id = rule_id
+
+    @classmethod
+    def of(cls, rule_id: str, deadline: float, total_at: float) -> Expired:
+        """``rule_id``'s deadline passed -- or the total one, when that came first."""
+        return cls("timeout.total" if deadline >= total_at else rule_id)
+
+
+#: What every stream request asks for (``check`` and ``load`` alike): the stream, not a cached
+#: copy, and no compression -- a compressing proxy holds a stream back until its buffer fills.
+SSE_REQUEST_HEADERS: Final = (
+    ("Accept", "text/event-stream"),
+    ("Cache-Control", "no-cache"),
+    ("Accept-Encoding", "identity"),
+)
+
+
+def request_headers(
+    ours: Sequence[tuple[str, str]],
+    given: Sequence[tuple[str, str]],
+    last_event_id: str | None = None,
+) -> list[tuple[str, str]]:
+    """The headers of one stream request: ours unless the user gave the same header, then
+    theirs; on a resume, ``Last-Event-ID`` replaces any the user gave.
+
+    >>> request_headers([("Accept", "x/y")], [("accept", "a/b"), ("Last-Event-ID", "0")], "7")
+    [('accept', 'a/b'), ('Last-Event-ID', '7')]
+    """
+    user = [(k, v) for k, v in given if last_event_id is None or k.lower() != "last-event-id"]
+    names = {k.lower() for k, _ in user}
+    out = [(k, v) for k, v in ours if k.lower() not in names] + user
+    if last_event_id is not None:
+        out.append(("Last-Event-ID", last_event_id))
+    return out
+
 
 # timing.buffered: see the rule's docstring for why these values.
 BURST_MIN_EVENTS: Final = 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -106,7 +108,22 @@ def scrub_bytes(data: bytes, secrets: Sequence[str]) -> bytes:
 
 
 def _ordered(secrets: Sequence[str]) -> list[str]:
-    return sorted({s for s in secrets if len(s) >= MIN_SECRET}, key=len, reverse=True)
+    """Each secret in every form a report writes it -- as given, JSON-escaped (both ways) and
+    HTML-escaped -- longest first, so no fragment of a longer one is left.
+
+    >>> _ordered(['a"&b'])
+    ['a&quot;&amp;b', 'a\\\\"&b', 'a"&b']
+    """
+    forms = set()
+    for s in secrets:
+        if len(s) >= MIN_SECRET:
+            forms |= {
+                s,
+                json.dumps(s)[1:-1],
+                json.dumps(s, ensure_ascii=False)[1:-1],
+                html.escape(s),
+            }
+    return sorted(forms, key=lambda f: (-len(f), f))
 
 
 def _alone(secret: str) -> re.Pattern[str]:

@@ -8,39 +8,26 @@ may have filled with what it was sent.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness._core.redact import redact_json, scrub_bytes
+from harness._core.redact import scrub_bytes
 from harness._report.write import atomic_write
 
-__all__ = ["scrub_file", "scrub_json", "write_bytes", "write_json"]
-
-
-def scrub_json(value: Any, secrets: Sequence[str]) -> Any:
-    """``value`` with every secret replaced in every string (keys included)."""
-    return redact_json(value, secrets)
+__all__ = ["scrub_file", "write_bytes", "write_json"]
 
 
 def scrub_file(path: Path, secrets: Sequence[str]) -> bool:
     """Replace every secret in the file -- as written, JSON-escaped and HTML-escaped, the forms
     Locust's CSV and HTML report use; True if anything was replaced."""
     data = path.read_bytes()
-    scrubbed = scrub_bytes(data, _forms(secrets))
+    scrubbed = scrub_bytes(data, secrets)
     if scrubbed == data:
         return False
     write_bytes(path, scrubbed)
     return True
-
-
-def _forms(secrets: Sequence[str]) -> list[str]:
-    forms = set()
-    for s in secrets:
-        forms |= {s, json.dumps(s)[1:-1], json.dumps(s, ensure_ascii=False)[1:-1], html.escape(s)}
-    return sorted(forms, key=len, reverse=True)
 
 
 def write_json(path: str | Path, value: Any, indent: int | None = 2) -> None:

@@ -48,12 +48,12 @@ from harness._core.options import (
     DEFAULT_TOTAL_TIMEOUT,
     DEFAULT_USERS,
 )
-from harness._core.redact import redact_text, redact_url, secret_values
+from harness._core.redact import redact_json, redact_text, redact_url, secret_values
 from harness._core.thresholds import parse_threshold
 from harness._report.write import write_report
 
 from ._dial import PROXY_ENV, dial, route_for
-from ._files import scrub_file, scrub_json, write_json
+from ._files import scrub_file, write_json
 from ._metrics import LoadMetrics
 from ._report import load_report
 from ._target import Target, parse_target
@@ -280,7 +280,7 @@ def _run(o: LoadOptions, run_dir: Path, live: bool) -> tuple[dict[str, Any], Pat
         if o.no_report and not live:
             where = "its last lines:\n" + _tail(run_dir / "locust.log")
         raise HarnessError(f"locust failed (exit {code}) before writing a verdict; see {where}")
-    verdict = scrub_json(verdict, secrets)
+    verdict = redact_json(verdict, secrets)
     verdict["run"]["target"] = redact_url(o.url)
     verdict["run"]["report_dir"] = None if o.no_report else str(run_dir)
     write_json(verdict_path, verdict)

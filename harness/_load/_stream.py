@@ -48,10 +48,13 @@ from harness._core.framing import (
 )
 from harness._core.framing_rules import framing_violations
 from harness._core.http_rules import (
+    SSE_REQUEST_HEADERS,
+    Expired,
     header_violations,
     http_cache_control,
     http_content_type,
     http_status,
+    request_headers,
     timeout_first_byte,
     timeout_idle,
     timeout_total,
@@ -79,13 +82,8 @@ __all__ = ["SentScanner", "Sink", "StreamResult", "StreamSpec", "run_stream"]
 MAX_ARRIVALS: Final = 512
 #: Event indexes of violations kept per stream.
 MAX_BAD_EVENTS: Final = 64
-
-SSE_HEADERS: Final = (
-    ("Accept", "text/event-stream"),
-    ("Cache-Control", "no-cache"),
-    ("Accept-Encoding", "identity"),
-    ("User-Agent", user_agent()),
-)
+_REQUEST_HEADERS: Final = (*SSE_REQUEST_HEADERS, ("User-Agent", user_agent()))
+_REQUEST_HEADERS_WITH_BODY: Final = (*_REQUEST_HEADERS, ("Content-Type", "application/json"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +106,8 @@ class StreamSpec:
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
 
     def request_bytes(self, authority: str, path: str, last_event_id: str | None) -> bytes:
-        given = {k.lower() for k, _ in self.headers}
-        headers = [(k, v) for k, v in SSE_HEADERS if k.lower() not in given]
-        if self.body is not None and "content-type" not in given:
-            headers.append(("Content-Type", "application/json"))
-        headers += [(k, v) for k, v in self.headers if k.lower() != "last-event-id"]
-        if last_event_id is not None:
-            headers.append(("Last-Event-ID", last_event_id))
+        ours = _REQUEST_HEADERS if self.body is None else _REQUEST_HEADERS_WITH_BODY
+        headers = request_headers(ours, self.headers, last_event_id)
         return build_request(self.method, path, authority, headers, self.body)
 
 
@@ -278,12 +271,6 @@ class _Span(Sequence[float]):
         raise TypeError("_Span does not iterate")
 
 
-class _Timeout(Exception):
-    def __init__(self, rule_id: str) -> None:
-        super().__init__(rule_id)
-        self.rule_id = rule_id
-
-
 class _Stream:
     """The state of one stream across its one or two connections."""
 
@@ -378,11 +365,11 @@ class _Stream:
     def _recv(self, conn: Conn, deadline: float, rule_id: str) -> bytes:
         now = self.clock()
         if now >= deadline:
-            raise _Timeout("timeout.total" if deadline >= self.total_at else rule_id)
+            raise Expired.of(rule_id, deadline, self.total_at)
         try:
             return conn.recv(deadline - now)
         except TimeoutError:
-            raise _Timeout("timeout.total" if deadline >= self.total_at else rule_id) from None
+            raise Expired.of(rule_id, deadline, self.total_at) from None
 
     def read(self, conn: Conn, reader: ResponseReader, body: bytes, stop_after: int | None) -> str:
         """Read to the end of the body; ``"end"``, ``"dropped"`` (K events) or ``"ignored"``."""
@@ -408,8 +395,8 @@ class _Stream:
                 return "end"
             try:
                 data = self._recv(conn, min(clock() + spec.idle_timeout, self.total_at), "")
-            except _Timeout as e:
-                raise _Timeout(e.rule_id or "timeout.idle") from None
+            except Expired as e:
+                raise Expired(e.rule_id or "timeout.idle") from None
             except OSError:
                 return "end"  # reset by the server or a proxy: the rules say what was lost
             # The kernel's receive stamp when the connection has one (see _client.Connection).
@@ -591,7 +578,7 @@ def run_stream(
         s.result.queue_ms = max(0.0, (now - intended_start) * 1000.0)
     try:
         s.run()
-    except _Timeout as e:
+    except Expired as e:
         s.timed_out(e.rule_id)
     except (OSError, ProtocolError) as e:
         s.result.error = _reason(e)

@@ -61,13 +61,13 @@ from harness._core.options import (
     DEFAULT_MAX_RETRY_WAIT,
     DEFAULT_TOTAL_TIMEOUT,
 )
-from harness._core.redact import redact_url, secret_values
+from harness._core.redact import redact_json, redact_url, secret_values
 from harness._core.thresholds import parse_threshold
 
 from ._capture import Budget, ReportData
 from ._client import Connection, Route, Target, parse_target
 from ._dial import route_for
-from ._files import scrub_json, write_json
+from ._files import write_json
 from ._metrics import LoadMetrics
 from ._stream import StreamResult, StreamSpec, run_stream
 from ._verdict import LOOP_LAG_MS, build_verdict, render_table
@@ -635,7 +635,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         environment.process_exit_code = 2
         return
     secrets = _secrets(environment)
-    verdict = scrub_json(build_verdict(_P.metrics, thresholds, _run_info(environment)), secrets)
+    verdict = redact_json(build_verdict(_P.metrics, thresholds, _run_info(environment)), secrets)
     report = _opt(environment, "sse_report")
     if report:
         write_json(report, verdict)
@@ -643,7 +643,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         sys.stderr.write(render_table(verdict))
     data_file = _opt(environment, "sse_report_data")
     if data_file:
-        write_json(data_file, scrub_json(_report_data(), secrets), indent=None)
+        write_json(data_file, redact_json(_report_data(), secrets), indent=None)
     environment.process_exit_code = 0 if verdict["ok"] else 1
 
 

@@ -11,7 +11,7 @@ from rich.markup import escape
 from harness._core.rules import Severity, Violation
 from harness._core.session import CheckResult, TranscriptEntry
 
-__all__ = ["render_json", "render_text"]
+__all__ = ["print_violation", "render_json", "render_text"]
 
 #: How much of a long transcript to show: the first events, the last ones, and this many
 #: events of context around each violation.
@@ -42,7 +42,7 @@ def render_text(result: CheckResult, out: TextIO, *, color: bool | None = None) 
         console.print(f"   [dim]… {len(result.transcript) - 1 - last} events not shown …[/]")
     for v in result.violations:
         if v.event_index is None:
-            _print_violation(console, v, indent="   ")
+            print_violation(console, v, indent="   ")
     for t in result.thresholds:
         mark = "[green]✓[/]" if t.ok else "[bold red]✗[/]"
         value = "not measured" if t.value is None else f"{t.value:.1f}"
@@ -68,10 +68,11 @@ def _print_entry(console: Console, e: TranscriptEntry) -> None:
         f"  [dim]#{e.index:<4}[/] [cyan]{escape(e.kind):<9}[/] {escape(e.preview)}{suffix}"
     )
     for v in e.violations:
-        _print_violation(console, v, indent="        ")
+        print_violation(console, v, indent="        ")
 
 
-def _print_violation(console: Console, v: Violation, indent: str) -> None:
+def print_violation(console: Console, v: Violation, indent: str) -> None:
+    """One violation, one line: its mark, rule id and message (``check`` and ``manifest``)."""
     mark = "[bold red]✗ error  [/]" if v.severity is Severity.ERROR else "[yellow]! warning[/]"
     console.print(f"{indent}{mark} [bold]{escape(v.rule)}[/]: {escape(v.message)}")
 

@@ -18,7 +18,6 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -48,7 +47,11 @@ def write_report(report: Report, directory: Path) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"cannot create report directory {directory}: {e.strerror or e}") from None
-    scrub = _scrubber(report.secrets)
+    secrets = report.secrets
+
+    def scrub(text: str) -> str:
+        return redact_text(text, secrets)
+
     summary = dict(report.verdict)
     if report.incomplete:
         summary["incomplete"] = True
@@ -61,7 +64,7 @@ def write_report(report: Report, directory: Path) -> list[Path]:
         ("report.html", scrub(render_html(report)).encode()),
     ]
     for stream in report.streams:
-        files.append((stream.filename, _scrub_bytes(stream.result.raw, report.secrets)))
+        files.append((stream.filename, scrub_bytes(stream.result.raw, secrets)))
     written = []
     for name, data in files:
         path = directory / name
@@ -138,19 +141,6 @@ def _markdown(report: Report) -> str:
 
 def _summary_json(summary: dict[str, Any]) -> bytes:
     return (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
-
-
-def _scrubber(secrets: Iterable[str]) -> Any:
-    values = tuple(secrets)
-
-    def scrub(text: str) -> str:
-        return redact_text(text, values)
-
-    return scrub
-
-
-def _scrub_bytes(data: bytes, secrets: Iterable[str]) -> bytes:
-    return scrub_bytes(data, tuple(secrets))
 
 
 def atomic_write(path: Path, data: bytes) -> None:

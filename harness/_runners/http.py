@@ -45,10 +45,13 @@ from harness._core.http_rules import (
     BURST_MAX_TAIL_MS,
     BURST_MIN_EVENTS,
     BURST_MIN_SILENCE_MS,
+    SSE_REQUEST_HEADERS,
+    Expired,
     header_violations,
     http_cache_control,
     http_content_type,
     http_status,
+    request_headers,
     timeout_first_byte,
     timeout_idle,
     timeout_total,
@@ -76,11 +79,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-SSE_REQUEST_HEADERS: Final = (
-    ("Accept", "text/event-stream"),
-    ("Cache-Control", "no-cache"),
-    ("Accept-Encoding", "identity"),
-)
 _ERROR_BODY_BYTES: Final = 4096
 _DETAIL_CHARS: Final = 200
 _CLOSE_WAIT: Final = 1.0
@@ -142,14 +140,6 @@ class _Outcome(Enum):
     NOT_RESUMED = "no event id to resume from"
     REJECTED = "the response was rejected (http.status)"
     TIMEOUT = "a deadline passed"
-
-
-class _Expired(Exception):
-    """A deadline passed; ``rule_id`` names the timeout rule it breaks."""
-
-    def __init__(self, rule_id: str) -> None:
-        super().__init__(rule_id)
-        self.rule_id = rule_id
 
 
 class _ConnectTracer:
@@ -218,7 +208,7 @@ class _UrlRun:
         self.total_at = asyncio.get_running_loop().time() + self.options.total_timeout
         try:
             outcome = await self._stream(client)
-        except _Expired as e:
+        except Expired as e:
             s.add(violation(e.rule_id, self._timeout_message(e.rule_id)))
             outcome = _Outcome.TIMEOUT
         except asyncio.CancelledError:
@@ -296,7 +286,7 @@ class _UrlRun:
             response = await self._within(
                 send, self.options.first_byte_timeout, "timeout.first-byte"
             )
-        except _Expired as e:
+        except Expired as e:
             if e.rule_id == "timeout.first-byte" and tracer.connecting:
                 t = self.options.first_byte_timeout
                 raise self._unreachable(
@@ -306,7 +296,7 @@ class _UrlRun:
         except httpx.UnsupportedProtocol as e:
             raise UsageError(f"cannot request {redact_url(self.url)!r}: {_one_line(e)}") from None
         except httpx.ReadTimeout:  # an injected client's own read timeout
-            raise _Expired("timeout.first-byte") from None
+            raise Expired("timeout.first-byte") from None
         except httpx.LocalProtocolError as e:  # h11 refused to send it: our request is bad
             raise UsageError(redact_text(_invalid_request(e), self.secrets)) from None
         except httpx.TransportError as e:
@@ -377,7 +367,7 @@ class _UrlRun:
             except StopAsyncIteration:
                 return _Outcome.END
             except httpx.ReadTimeout:  # an injected client's own read timeout
-                raise _Expired("timeout.idle") from None
+                raise Expired("timeout.idle") from None
             except httpx.TransportError as e:
                 # The server or a proxy cut the connection: the end of the stream, as for a
                 # browser.  sse.truncated or the contract's rules say what was lost.
@@ -403,7 +393,7 @@ class _UrlRun:
         try:
             while len(body) < _ERROR_BODY_BYTES:
                 body += await self._within(anext(chunks), self.options.idle_timeout, "timeout.idle")
-        except (StopAsyncIteration, _Expired, httpx.HTTPError):
+        except (StopAsyncIteration, Expired, httpx.HTTPError):
             pass  # what arrived is enough for a message; http.status is the violation
         finally:
             await _close(response, chunks)
@@ -422,19 +412,12 @@ class _UrlRun:
         except TimeoutError:
             if not cm.expired():
                 raise
-            raise _Expired("timeout.total" if self.total_at <= phase_at else rule_id) from None
+            raise Expired.of(rule_id, phase_at, self.total_at) from None
 
     def _headers(self, last_event_id: str | None) -> list[tuple[str, str]]:
         """Ours (SSE, body type), unless the user gave the same header; theirs; Last-Event-ID."""
-        user = list(self.options.headers)
-        if last_event_id is not None:
-            user = [(k, v) for k, v in user if k.lower() != "last-event-id"]
-        given = {k.lower() for k, _ in user}
         ours = (*SSE_REQUEST_HEADERS, ("User-Agent", user_agent()), *self.content_headers)
-        out = [(k, v) for k, v in ours if k.lower() not in given] + user
-        if last_event_id is not None:
-            out.append(("Last-Event-ID", last_event_id))
-        return out
+        return request_headers(ours, self.options.headers, last_event_id)
 
     def _timeout_message(self, rule_id: str) -> str:
         o, events = self.options, self.session.events
