@@ -8,12 +8,13 @@ against an event is then a short loop.  A pointer that does not resolve yields :
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "MISSING",
     "WILDCARD",
     "Pointer",
+    "compile_first",
     "parse_pointer",
     "pointer_name",
     "resolve",
@@ -76,19 +77,40 @@ def resolve_first(value: object, pointer: Pointer, accept: Callable[[object], bo
     A :data:`WILDCARD` segment tries each element of an array in turn
     (``/choices/*/delta/content``); at an object it is the key ``*``, as RFC 6901 says.
     """
+    return compile_first(pointer, accept)(value)
+
+
+def compile_first(pointer: Pointer, accept: Callable[[object], bool]) -> Callable[[Any], Any]:
+    """:func:`resolve_first` for one pointer, compiled once: ``value -> found or MISSING``."""
     if WILDCARD not in pointer:
-        found = resolve(value, pointer)
-        return found if found is not MISSING and accept(found) else MISSING
+        if len(pointer) == 1:
+            key = pointer[0]
+
+            def one(value: Any) -> Any:
+                found = value.get(key, MISSING) if type(value) is dict else resolve(value, pointer)
+                return found if found is not MISSING and accept(found) else MISSING
+
+            return one
+
+        def plain(value: Any) -> Any:
+            found = resolve(value, pointer)
+            return found if found is not MISSING and accept(found) else MISSING
+
+        return plain
     at = pointer.index(WILDCARD)
-    items = resolve(value, pointer[:at])
-    rest = pointer[at + 1 :]
-    if type(items) is not list:
-        return resolve_first(resolve(items, (WILDCARD,)), rest, accept)
-    for item in items:
-        found = resolve_first(item, rest, accept)
-        if found is not MISSING:
-            return found
-    return MISSING
+    head, rest = pointer[:at], compile_first(pointer[at + 1 :], accept)
+
+    def each(value: Any) -> Any:
+        items = resolve(value, head) if head else value
+        if type(items) is not list:
+            return rest(resolve(items, (WILDCARD,)))
+        for item in items:
+            found = rest(item)
+            if found is not MISSING:
+                return found
+        return MISSING
+
+    return each
 
 
 def pointer_name(pointer: Pointer) -> str:

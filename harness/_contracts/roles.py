@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from harness._contracts.invariants import ContractError
 from harness._contracts.order import Order
-from harness._contracts.pointer import MISSING, Pointer, parse_pointer, resolve, resolve_first
+from harness._contracts.pointer import MISSING, Pointer, compile_first, parse_pointer, resolve
 from harness._contracts.rules import show
 from harness._core.roles import Failure
 from harness._core.sse import SSEEvent
@@ -49,11 +49,14 @@ Getter = Callable[[Any], Any]
 
 def is_empty(value: object) -> bool:
     """Absent, null, ``""``, ``[]`` or ``{}``: not content."""
-    return value is MISSING or value is None or value in ("", [], {})
+    if value is MISSING or value is None:
+        return True
+    kind = type(value)  # exact types: this runs per event, and JSON gives no subclasses
+    return (kind is str or kind is list or kind is dict) and not value
 
 
 def _non_empty(value: object) -> bool:
-    return not (value is None or value in ("", [], {}))
+    return not is_empty(value)
 
 
 def _anything(value: object) -> bool:
@@ -148,13 +151,19 @@ class BoundRoles:
         self._terminal, self._restart = roles.terminal, roles.restart
 
     def is_content(self, event: SSEEvent) -> bool:
-        kind = self._kind_of(event)
-        getters = self._content.get(kind)
+        # Runs per event under load: the getters are called here, without content_of's lookup.
+        getters = self._content.get(self._kind_of(event))
         if getters is None:
             return False
         if not getters:
             return True
-        return self.of.content_of(kind, self._parsed(event)) is not None
+        obj = self._parsed(event)
+        if obj is MISSING:
+            return False
+        for get in getters:  # noqa: SIM110 -- a loop: cheaper than any() over a generator
+            if get(obj) is not MISSING:
+                return True
+        return False
 
     def content(self, event: SSEEvent) -> object | None:
         kind = self._kind_of(event)
@@ -289,11 +298,14 @@ def _getter(pointer: Pointer, accept: Callable[[object], bool]) -> Getter:
         key = pointer[0]
 
         def get(obj: Any) -> Any:
-            value = obj.get(key, MISSING) if type(obj) is dict else MISSING
-            return MISSING if is_empty(value) else value
+            value = obj.get(key) if type(obj) is dict else None
+            if value is None:
+                return MISSING
+            kind = type(value)
+            return MISSING if (kind is str or kind is list or kind is dict) and not value else value
 
         return get
-    return lambda obj: resolve_first(obj, pointer, accept)
+    return compile_first(pointer, accept)
 
 
 def _progress(raw: Mapping[str, Any], r: _Reader) -> ProgressRole:
