@@ -29,6 +29,7 @@ from harness._contracts.pointer import MISSING, parse_pointer, resolve_first
 from harness._contracts.registry import builtin_contract, contract_names, get_checker
 from harness._core.errors import UsageError
 from harness._core.options import CheckOptions
+from harness._core.resume import ResumeTracker, ResumingChecker
 from harness._core.roles import NO_ROLES, Failure, roles_of
 from harness._core.session import StreamSession
 from harness._core.sse import SSEEvent
@@ -216,6 +217,28 @@ def test_roles_when_builtin_contract_then_it_declares_every_role(name: str) -> N
     assert roles.failure, f"{name} declares no failure"
     assert roles.terminal <= set(document.types)
     assert set(roles.failure) <= document.failure  # failures end the owed checks, as before
+
+
+def _resumed(contract: str, before: list[SSEEvent], after: list[SSEEvent]) -> list[str]:
+    checker = ResumingChecker(get_checker(contract))
+    rules = [v.rule for e in before for v in checker.feed(e)]
+    checker.tracker.reconnect()
+    return rules + [v.rule for e in after for v in checker.feed(e)]
+
+
+def test_resume_when_a_restart_type_follows_the_reconnect_then_resume_ignored() -> None:
+    started = [_with_id(prefab("start"), "1"), _with_id(prefab("content", "a"), "2")]
+    again = [_with_id(prefab("start"), "3")]
+    assert _resumed("prefab", started, again) == ["resume.ignored"]
+    anthropic_again = [_with_id(ANTHROPIC_START, "3")]
+    first = [_with_id(ANTHROPIC_START, "1"), _with_id(anthropic("ping"), "2")]
+    assert _resumed("anthropic-messages", first, anthropic_again) == ["resume.ignored"]
+    # A tracker told of no restart type reads a "start" event as any other.
+    assert ResumeTracker().feed("3", 0, "start") == []
+
+
+def _with_id(event: SSEEvent, event_id: str) -> SSEEvent:
+    return SSEEvent(event.data, event.event, event_id)
 
 
 # -- progress: the guide's example 3 counts "processed" -------------------------------------

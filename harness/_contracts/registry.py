@@ -21,7 +21,6 @@ from harness._contracts.engine import ContractEngine
 from harness._contracts.file import Contract, compile_contract, load_contract_file
 from harness._core.errors import UsageError
 from harness._core.schemas import BASE_URI, schemas_dir
-from harness._core.session import ContractChecker
 
 __all__ = ["builtin_contract", "contract_names", "get_checker", "load_contract"]
 
@@ -88,7 +87,7 @@ def load_contract(name: str) -> Contract:
     )
 
 
-def get_checker(name: str, *, request: object = None) -> ContractChecker:
+def get_checker(name: str, *, request: object = None) -> ContractEngine:
     """A fresh checker (one per stream: checkers keep the stream's state).
 
     ``name`` is a built-in contract's name or the path of a contract file.  ``request`` is the
