@@ -225,3 +225,17 @@ def test_ndjson_framing_when_problems_then_one_violation_per_rule() -> None:
     assert "(and 1 more line like it)" in next(
         v.message for v in result.violations if v.rule == "ndjson.not-json"
     )
+
+
+def test_session_when_rule_broken_the_same_way_on_every_event_then_reported_once_with_count() -> (
+    None
+):
+    session = StreamSession("t", get_checker("text"), start=0.0)
+    session.feed_bytes(b"event: bogus\ndata: x\n\n" * 11, 0.0)
+    result = session.finish(1.0)
+    unknown = [v for v in result.violations if v.rule == "event.unknown-type"]
+    assert len(unknown) == 1
+    assert unknown[0].event_index == 0
+    assert unknown[0].message.endswith("(10 more events like this)")
+    assert result.transcript[0].violations == unknown
+    assert all(not e.violations for e in result.transcript[1:])

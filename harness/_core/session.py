@@ -225,6 +225,8 @@ class StreamSession:
         self.connect_ms: float | None = None
         self.tls_ms: float | None = None
         self.violations: list[Violation] = []
+        # (rule, message) -> [first violation, how many more events broke it the same way]
+        self._repeats: dict[tuple[str, str], list[Any]] = {}
         self.transcript: list[TranscriptEntry] = []
         self.event_times_ms: list[float] = []
         self.extra: dict[str, Any] = {}
@@ -292,6 +294,7 @@ class StreamSession:
         if self.failure is None and roles.is_failure(kind):
             self.failure = roles.failure(event, self.events)
         if found:
+            found = self._first_of_their_kind(found)
             entry.violations.extend(found)
             self.violations.extend(found)
         self.transcript.append(entry)
@@ -300,6 +303,37 @@ class StreamSession:
             self.stopped = True
             return False
         return True
+
+    def _first_of_their_kind(self, found: list[Violation]) -> list[Violation]:
+        """One problem, one violation: a rule broken again for the same reason (the same
+        message) on a later event is counted, not reported again; ``finish`` adds the count
+        to the first one."""
+        repeats = self._repeats
+        kept = []
+        for v in found:
+            key = (v.rule, v.message)
+            seen = repeats.get(key)
+            if seen is None:
+                repeats[key] = [v, 0]
+                kept.append(v)
+            else:
+                seen[1] += 1
+        return kept
+
+    def _count_repeats(self) -> None:
+        """Say on each first violation how many events broke the rule the same way after it."""
+        changed: dict[int, Violation] = {}
+        for v, more in self._repeats.values():
+            if more:
+                events = "event" if more == 1 else "events"
+                note = f" ({more} more {events} like this)"
+                changed[id(v)] = dataclasses.replace(v, message=v.message + note)
+        if not changed:
+            return
+        self.violations[:] = [changed.get(id(v), v) for v in self.violations]
+        for entry in self.transcript:
+            if entry.violations:
+                entry.violations[:] = [changed.get(id(v), v) for v in entry.violations]
 
     def add(self, v: Violation) -> None:
         """Record a violation only the runner can see (HTTP, timeouts, the generator)."""
@@ -335,6 +369,7 @@ class StreamSession:
                 self.add(v)
         for v in self.checker.finish(complete=complete):
             self.add(v)
+        self._count_repeats()
         return CheckResult(
             target=self.target,
             contract=self.checker.name,
