@@ -79,6 +79,21 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--inputs", metavar="JSON", help='POSTed as {"inputs": …}; @file reads a file')
     p.add_argument("--body", metavar="JSON", help="raw JSON request body (instead of --inputs)")
+    p.add_argument(
+        "--bodies",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="one JSON request body per line, used in turn (so a run is not one cached prompt)",
+    )
+    p.add_argument("--random", action="store_true", help="--bodies in random order")
+    p.add_argument(
+        "--slo",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="a goal each stream must meet, e.g. 'first_content_ms<500', 'tpot_ms<50' "
+        "(repeatable): goodput is the share of streams meeting all",
+    )
     p.add_argument("--method", help="HTTP method (default: POST with --inputs/--body, else GET)")
     p.add_argument(
         "--header", action="append", type=_header, default=[], metavar="'K: V'", help="repeatable"
@@ -140,6 +155,10 @@ def _cmd_load(ns: argparse.Namespace) -> int:
             raise UsageError(f"--inputs must be a JSON object, got {type(inputs).__name__}")
     if ns.inputs is not None and ns.body is not None:
         raise UsageError("give either --inputs or --body, not both")
+    if ns.bodies is not None and (ns.inputs is not None or ns.body is not None):
+        raise UsageError("give --bodies alone, not with --inputs or --body")
+    if ns.random and ns.bodies is None:
+        raise UsageError("--random picks among --bodies: give --bodies FILE.jsonl")
     body = None
     if ns.body is not None:
         body = json.dumps(_load_json("--body", ns.body))
@@ -166,6 +185,9 @@ def _cmd_load(ns: argparse.Namespace) -> int:
         total_timeout=ns.total_timeout,
         network=network(ns),
         no_report=ns.no_report,
+        slos=tuple(ns.slo),
+        bodies=ns.bodies,
+        random=ns.random,
     )
     if ns.no_report and ns.report_dir is not None:
         raise UsageError("give either --report-dir or --no-report, not both")

@@ -13,6 +13,8 @@
         types: [progress]
         current: [/data/current, /data/processed]
         total: /data/total
+      usage:                         # where the stream reports the output tokens it produced
+        - {type: usage, output_tokens: /usage/completion_tokens}
 
 Each role is optional; a contract that leaves one out gets a default read from the rest of
 the file (see :func:`compile_roles`), so every contract file written before roles existed
@@ -90,6 +92,18 @@ class ContractRoles:
     restart: frozenset[str] = frozenset()
     progress: ProgressRole | None = None
     text: bool = False  # the data is plain text, not JSON
+    #: type -> where its output-token count is (``usage``).
+    usage: Mapping[str, Pointer] = field(default_factory=dict)
+
+    def tokens_of(self, kind: str, obj: object) -> int | None:
+        """The output tokens an event of type ``kind`` (parsed as ``obj``) reports, or None."""
+        pointer = self.usage.get(kind)
+        if pointer is None or obj is MISSING:
+            return None
+        value = resolve(obj, pointer)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        return None
 
     def content_of(self, kind: str, obj: object) -> object | None:
         """The content of an event of type ``kind`` parsed as ``obj``, or None."""
@@ -137,7 +151,16 @@ def _code(value: object) -> str | None:
 class BoundRoles:
     """:class:`harness._core.roles.Roles` for one checker, from the events it parsed."""
 
-    __slots__ = ("_content", "_failure", "_kind_of", "_parsed", "_restart", "_terminal", "of")
+    __slots__ = (
+        "_content",
+        "_failure",
+        "_kind_of",
+        "_parsed",
+        "_restart",
+        "_terminal",
+        "_usage",
+        "of",
+    )
 
     def __init__(
         self,
@@ -149,6 +172,7 @@ class BoundRoles:
         self._kind_of, self._parsed = kind_of, parsed
         self._content, self._failure = roles.content, roles.failure
         self._terminal, self._restart = roles.terminal, roles.restart
+        self._usage = roles.usage
 
     def is_content(self, event: SSEEvent) -> bool:
         # Runs per event under load: the getters are called here, without content_of's lookup.
@@ -185,6 +209,14 @@ class BoundRoles:
 
     def is_restart(self, kind: str) -> bool:
         return kind in self._restart
+
+    def output_tokens(self, event: SSEEvent) -> int | None:
+        if not self._usage:
+            return None
+        kind = self._kind_of(event)
+        if kind not in self._usage:
+            return None
+        return self.of.tokens_of(kind, self._parsed(event))
 
 
 # -- compiling the section ------------------------------------------------------------------
@@ -239,7 +271,7 @@ def compile_roles(
     ``delta``, ``chunk`` or ``token``, whole; ``failure`` -- the order's ``failure`` and
     ``abort`` types, without a code; ``terminal`` -- the types after which the order allows
     nothing more; ``restart`` -- the types the order allows only as the first event;
-    ``progress`` -- none.
+    ``progress`` and ``usage`` -- none.
     """
     raw = raw or {}
     r = _Reader(types, json)
@@ -290,7 +322,12 @@ def compile_roles(
     else:
         restart = order.only_first
     progress = _progress(raw["progress"], r) if "progress" in raw else None
-    return ContractRoles(content, failures, terminal, restart, progress, not json)
+    usage: dict[str, Pointer] = {}
+    for i, entry in enumerate(raw.get("usage", ())):
+        where = f"/roles/usage/{i}"
+        kind = r.declared(entry["type"], f"{where}/type")
+        usage[kind] = r.pointer(entry["output_tokens"], f"{where}/output_tokens")
+    return ContractRoles(content, failures, terminal, restart, progress, not json, usage)
 
 
 def _getter(pointer: Pointer, accept: Callable[[object], bool]) -> Getter:

@@ -70,6 +70,11 @@ class Roles(Protocol):
         """Events of this type open a stream: one after a reconnect means it started over."""
         ...
 
+    def output_tokens(self, event: SSEEvent) -> int | None:
+        """The output tokens the stream reports so far in this event (its usage: OpenAI's usage
+        chunk, Anthropic's ``message_delta``, Ollama's ``eval_count``), or None."""
+        ...
+
 
 class _NoRoles:
     """The roles of a checker that declares none."""
@@ -93,6 +98,9 @@ class _NoRoles:
 
     def is_restart(self, kind: str) -> bool:
         return False
+
+    def output_tokens(self, event: SSEEvent) -> int | None:
+        return None
 
 
 #: Nothing is content, nothing fails, nothing ends or restarts a stream.

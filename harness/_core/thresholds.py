@@ -6,9 +6,11 @@ One syntax for ``load``, ``check`` and ``manifest`` (``--threshold``, repeatable
 
     METRIC  a distribution (ttfb_ms, first_event_ms, first_content_ms, inter_event_ms,
             stream_ms / duration_ms, events_per_s, bytes_per_s, reconnect_ms,
-            server_delay_ms, queue_ms, connect_ms, tls_ms) or a run-wide number (failure_rate,
+            server_delay_ms, queue_ms, connect_ms, tls_ms, second_content_ms, tpot_ms,
+            output_tokens) or a run-wide number (failure_rate,
             requests, failures, error_rate, total_events_per_s, streams_per_s,
-            after_storm_error_rate, buffered_streams)
+            after_storm_error_rate, buffered_streams, goodput, goodput_per_s,
+            output_tokens_per_s)
     STAT    pNN (any percentile: p50, p95, p99.9), max, min, mean (avg), median
     OP      <  <=  >  >=
     UNIT    optional: ms, or s (converted to ms), for the _ms metrics; % for the rates
@@ -64,6 +66,9 @@ DISTRIBUTIONS: Final = frozenset(
         "queue_ms",
         "connect_ms",
         "tls_ms",
+        "second_content_ms",
+        "tpot_ms",
+        "output_tokens",
     }
 )
 #: Run-wide single numbers.
@@ -77,9 +82,12 @@ SCALARS: Final = frozenset(
         "streams_per_s",
         "after_storm_error_rate",
         "buffered_streams",
+        "goodput",
+        "goodput_per_s",
+        "output_tokens_per_s",
     }
 )
-_RATES: Final = frozenset({"failure_rate", "error_rate", "after_storm_error_rate"})
+_RATES: Final = frozenset({"failure_rate", "error_rate", "after_storm_error_rate", "goodput"})
 _ALIASES: Final = {"duration_ms": "stream_ms"}
 
 _OPS: Final[dict[str, Callable[[float, float], bool]]] = {

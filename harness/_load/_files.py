@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness._core.errors import UsageError
 from harness._core.redact import scrub_bytes
 from harness._report.write import atomic_write
 
-__all__ = ["scrub_file", "write_bytes", "write_json"]
+__all__ = ["read_bodies", "scrub_file", "write_bytes", "write_json"]
 
 
 def scrub_file(path: Path, secrets: Sequence[str]) -> bool:
@@ -38,3 +39,26 @@ def write_json(path: str | Path, value: Any, indent: int | None = 2) -> None:
 def write_bytes(path: str | Path, data: bytes) -> None:
     """Write atomically (temporary file, then rename), as every report file is."""
     atomic_write(Path(path), data)
+
+
+def read_bodies(path: str | Path) -> list[bytes]:
+    """``--bodies FILE.jsonl``: one JSON request body per line (blank lines skipped), each
+    sent as written; UsageError naming the line that is not JSON."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"--bodies {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--bodies {path}: not UTF-8 text") from None
+    bodies = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except ValueError as e:
+            raise UsageError(f"--bodies {path} line {n}: not JSON ({e})") from None
+        bodies.append(line.strip().encode())
+    if not bodies:
+        raise UsageError(f"--bodies {path}: no request body in it (one JSON value per line)")
+    return bodies

@@ -30,6 +30,9 @@ DIST_METRICS: Final = {
     "ttfb_ms": 1000,
     "first_event_ms": 1000,
     "first_content_ms": 1000,
+    "second_content_ms": 1000,
+    "tpot_ms": 1000,
+    "output_tokens": 1,
     "inter_event_ms": 1000,
     "stream_ms": 1000,
     "events_per_s": 1000,
@@ -150,6 +153,10 @@ _COUNTERS: Final = (
     "arrivals_dropped",  # open loop: due while --max-inflight streams were open
     "after_storm_streams",
     "after_storm_failures",
+    "inband_failures",  # streams that ended in the contract's failure type (an error event)
+    "output_tokens",  # summed over streams
+    "tokens_from_usage",  # streams whose output_tokens the stream itself reported
+    "slo_met",  # streams that met every --slo (goodput)
     "lag_samples",  # event-loop lag probes
     "lag_late",  # ... that woke LOOP_LAG_MS or more late
 )
@@ -163,6 +170,8 @@ class LoadMetrics:
         self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
         self.rules: dict[str, RuleStat] = {}
         self.errors: dict[str, int] = {}  # error text -> count (streams with no response)
+        #: In-band failures by the code the stream gave (its type when it gave none).
+        self.errors_by_code: dict[str, int] = {}
         self.cpu_max = 0.0
         self.loop_lag_max_ms = 0.0
 
@@ -185,10 +194,14 @@ class LoadMetrics:
     def error(self, text: str) -> None:
         self.errors[text] = self.errors.get(text, 0) + 1
 
+    def failure_code(self, code: str) -> None:
+        self.errors_by_code[code] = self.errors_by_code.get(code, 0) + 1
+
     def dump(self) -> dict[str, Any]:
         return {
             "dists": {k: d.dump() for k, d in self.dists.items() if d.count},
             "counters": dict(self.counters),
+            "errors_by_code": dict(self.errors_by_code),
             "rules": {
                 k: [r.severity, r.count, r.streams, list(r.examples)] for k, r in self.rules.items()
             },
@@ -210,6 +223,8 @@ class LoadMetrics:
             stat.examples.extend(examples[: max(0, _EXAMPLES - len(stat.examples))])
         for k, n in data.get("errors", {}).items():
             self.errors[k] = self.errors.get(k, 0) + int(n)
+        for k, n in data.get("errors_by_code", {}).items():
+            self.errors_by_code[k] = self.errors_by_code.get(k, 0) + int(n)
         self.cpu_max = max(self.cpu_max, float(data.get("cpu_max", 0.0)))
         self.loop_lag_max_ms = max(self.loop_lag_max_ms, float(data.get("loop_lag_max_ms", 0.0)))
 
@@ -224,6 +239,7 @@ class LoadMetrics:
         self.counters = dict.fromkeys(_COUNTERS, 0)
         self.rules = {}
         self.errors = {}
+        self.errors_by_code = {}
         self.cpu_max = 0.0
         self.loop_lag_max_ms = 0.0
         return data

@@ -53,11 +53,11 @@ from harness._core.thresholds import parse_threshold
 from harness._report.write import write_report
 
 from ._dial import PROXY_ENV, dial, route_for
-from ._files import scrub_file, write_json
+from ._files import read_bodies, scrub_file, write_json
 from ._metrics import LoadMetrics
 from ._report import load_report
 from ._target import Target, parse_target
-from ._verdict import build_verdict
+from ._verdict import build_verdict, parse_slo
 
 __all__ = ["LoadInterrupted", "LoadOptions", "command_line", "parse_duration", "run_load"]
 
@@ -107,6 +107,11 @@ class LoadOptions:
     network: NetworkOptions = field(default_factory=NetworkOptions)
     #: ``--no-report``: Locust's files go to a temporary directory, removed afterwards.
     no_report: bool = False
+    #: ``--slo``: per-stream goals; goodput is the share of streams meeting all of them.
+    slos: tuple[str, ...] = ()
+    #: ``--bodies FILE.jsonl``: a request body per line, in turn (or at random: ``random``).
+    bodies: Path | None = None
+    random: bool = False
 
 
 def parse_duration(text: str) -> float:
@@ -171,6 +176,12 @@ def locust_argv(o: LoadOptions, run_dir: Path) -> list[str]:
         argv += [f"--sse-{name.replace('_', '-')}", f"{getattr(o, name):g}"]
     for t in o.thresholds:
         argv += ["--sse-threshold", t]
+    for t in o.slos:
+        argv += ["--sse-slo", t]
+    if o.bodies is not None:
+        argv += ["--sse-bodies", str(o.bodies.resolve())]
+        if o.random:
+            argv += ["--sse-random"]
     if o.network.cacert is not None:
         argv += ["--sse-cacert", str(Path(o.network.cacert).resolve())]
     if o.network.insecure:
@@ -253,6 +264,10 @@ def run_load(o: LoadOptions, *, live: bool) -> tuple[dict[str, Any], Path]:
     """
     for t in o.thresholds:
         parse_threshold(t)
+    for t in o.slos:
+        parse_slo(t)
+    if o.bodies is not None:
+        read_bodies(o.bodies)
     parse_target(o.url)
     preflight(o.url, o.first_byte_timeout, o.network)
     if o.no_report:
@@ -394,7 +409,7 @@ def _read_data(path: Path) -> dict[str, Any]:
 
 def _empty_verdict(o: LoadOptions) -> dict[str, Any]:
     run = {"target": redact_url(o.url), "scenario": _scenario(o), "duration_s": 0.0}
-    run |= {"arrival_rate": o.arrival_rate, "workers": 0}
+    run |= {"arrival_rate": o.arrival_rate, "workers": 0, "slos": list(o.slos)}
     return build_verdict(LoadMetrics(), [parse_threshold(t) for t in o.thresholds], run)
 
 
@@ -437,6 +452,10 @@ def command_line(o: LoadOptions) -> str:
             argv += [flag, f"{value:g}"]
     for t in o.thresholds:
         argv += ["--threshold", t]
+    for t in o.slos:
+        argv += ["--slo", t]
+    if o.bodies is not None:
+        argv += ["--bodies", str(o.bodies)] + (["--random"] if o.random else [])
     for name in ("first_byte_timeout", "idle_timeout", "total_timeout"):
         if getattr(o, name) != getattr(default, name):
             argv += [f"--{name.replace('_', '-')}", f"{getattr(o, name):g}"]

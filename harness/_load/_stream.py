@@ -142,6 +142,8 @@ class StreamResult:
     ttfb_ms: float | None = None
     first_event_ms: float | None = None
     first_content_ms: float | None = None
+    #: The second content event: with the first, the first inter-token latency.
+    second_content_ms: float | None = None
     stream_ms: float = 0.0
     reconnect_ms: float | None = None
     events: int = 0
@@ -172,6 +174,27 @@ class StreamResult:
     failure: Failure | None = None
     #: How the body was framed (``harness._core.framing``), so a replay decodes it the same way.
     framing: str = "sse"
+    #: Events the contract calls content (with a value).
+    content_events: int = 0
+    #: The output tokens the stream reported (its last usage), or None when it reported none.
+    reported_tokens: int | None = None
+
+    @property
+    def output_tokens(self) -> int:
+        """The stream's output tokens: as it reported them, else its content events."""
+        return self.content_events if self.reported_tokens is None else self.reported_tokens
+
+    @property
+    def tokens_source(self) -> str:
+        return "content events" if self.reported_tokens is None else "usage"
+
+    @property
+    def tpot_ms(self) -> float | None:
+        """Time per output token after the first: (end - first content) / (tokens - 1)."""
+        tokens = self.output_tokens
+        if self.first_content_ms is None or tokens < 2:
+            return None
+        return (self.stream_ms - self.first_content_ms) / (tokens - 1)
 
     @property
     def ok(self) -> bool:
@@ -306,7 +329,6 @@ class _Stream:
         self.first_event_at = 0.0
         self.dropped_at: float | None = None
         self.last_event_id = ""
-        self.content_seen = False
         self.sse_type = True
 
     # -- one connection -----------------------------------------------------------------------
@@ -441,9 +463,17 @@ class _Stream:
                 for v in found:
                     r.add(v)
             r.events += 1
-            if not self.content_seen and roles.is_content(ev):
-                self.content_seen = True
-                r.first_content_ms = (at - r.start) * 1000.0
+            if roles.is_content(ev):
+                r.content_events += 1
+                if r.content_events <= 2:
+                    ms = (at - r.start) * 1000.0
+                    if r.content_events == 1:
+                        r.first_content_ms = ms
+                    else:
+                        r.second_content_ms = ms
+            tokens = roles.output_tokens(ev)
+            if tokens is not None:
+                r.reported_tokens = tokens
             if r.failure is None and roles.is_failure(checker.event_type(ev)):
                 r.failure = roles.failure(ev, r.events - 1)
             if self.resuming is not None and self.resuming.tracker.ignored:

@@ -11,14 +11,36 @@ added, never renamed): ``ok``, ``requests`` (streams), ``failures`` (streams wit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from harness._core.thresholds import Threshold, evaluate
+from harness._core.errors import UsageError
+from harness._core.thresholds import Threshold, evaluate, parse_threshold
 
 from ._metrics import DIST_METRICS, LoadMetrics
 
-__all__ = ["SATURATED_CPU", "build_verdict", "render_table"]
+__all__ = [
+    "SATURATED_CPU",
+    "SLO_METRICS",
+    "build_verdict",
+    "meets_slos",
+    "parse_slo",
+    "render_table",
+]
+
+#: What a --slo may name: the numbers every stream has of its own.
+SLO_METRICS: Final = (
+    "ttfb_ms",
+    "first_event_ms",
+    "first_content_ms",
+    "second_content_ms",
+    "tpot_ms",
+    "stream_ms",
+    "output_tokens",
+    "events_per_s",
+    "reconnect_ms",
+    "queue_ms",
+)
 
 #: CPU percent of one load process at which its measurements stop being trustworthy.
 SATURATED_CPU: Final = 90.0
@@ -35,6 +57,9 @@ _TABLE: Final = (
     "ttfb_ms",
     "first_event_ms",
     "first_content_ms",
+    "second_content_ms",
+    "tpot_ms",
+    "output_tokens",
     "inter_event_ms",
     "stream_ms",
     "reconnect_ms",
@@ -45,11 +70,41 @@ _TABLE: Final = (
 )
 
 
+def parse_slo(text: str) -> Threshold:
+    """One ``--slo``: a bound on a number each stream has (``first_content_ms<500``, no
+    percentile: a stream meets it or not); UsageError otherwise."""
+    t = parse_threshold(text)
+    if t.metric not in SLO_METRICS:
+        raise UsageError(
+            f"--slo {text!r}: a goal for each stream names one of {', '.join(SLO_METRICS)}"
+        )
+    if t.key is not None:
+        raise UsageError(
+            f"--slo {text!r}: a stream meets a goal or not; drop .{t.key} "
+            "(gate percentiles with --threshold)"
+        )
+    return t
+
+
+def meets_slos(stream: Any, slos: Iterable[Threshold]) -> bool:
+    """The stream conformed, did not fail in-band, and meets every goal (a number it does not
+    have, such as tpot_ms of a one-token stream, misses)."""
+    if not stream.ok or stream.failure is not None:
+        return False
+    for t in slos:
+        value = getattr(stream, t.metric)
+        if value is None or not t.holds(float(value)):
+            return False
+    return True
+
+
 def _r(v: float | None) -> float | None:
     return None if v is None else round(v, 3)
 
 
-def _metrics(m: LoadMetrics, thresholds: Iterable[Threshold], run_s: float) -> dict[str, Any]:
+def _metrics(
+    m: LoadMetrics, thresholds: Iterable[Threshold], run_s: float, slos: Sequence[str] = ()
+) -> dict[str, Any]:
     extra = {t.quantile for t in thresholds if t.quantile is not None}
     out: dict[str, Any] = {}
     for name in DIST_METRICS:
@@ -65,8 +120,28 @@ def _metrics(m: LoadMetrics, thresholds: Iterable[Threshold], run_s: float) -> d
     out["requests"] = streams
     out["failures"] = c["failures"]
     out["failure_rate"] = _r(c["failures"] / streams) if streams else None
-    out["error_rate"] = _r(c["errors"] / streams) if streams else None
+    # Streams that errored: the server said so in-band (the contract's failure type), or there
+    # was no response at all.
+    errored = c["errors"] + c["inband_failures"]
+    out["error_rate"] = _r(errored / streams) if streams else None
+    out["errors_by_code"] = dict(sorted(m.errors_by_code.items(), key=lambda kv: -kv[1]))
     out["total_events_per_s"] = _r(c["events"] / run_s) if run_s > 0 else None
+    out["output_tokens_per_s"] = _r(c["output_tokens"] / run_s) if run_s > 0 else None
+    whole = streams - c["abandoned"]
+    out["output_tokens_source"] = (
+        None
+        if not whole
+        else "usage"
+        if c["tokens_from_usage"] == whole
+        else "content events"
+        if not c["tokens_from_usage"]
+        else "usage, else content events"
+    )
+    if slos:
+        out["goodput"] = _r(c["slo_met"] / whole) if whole else None
+        out["goodput_per_s"] = _r(c["slo_met"] / run_s) if run_s > 0 else None
+    else:
+        out["goodput"] = out["goodput_per_s"] = None
     out["streams_per_s"] = _r(streams / run_s) if run_s > 0 else None
     out["after_storm_error_rate"] = _r(c["after_storm_failures"] / storm) if storm else None
     # Streams held back whole by something on the way (timing.buffered), a number to gate on.
@@ -117,10 +192,11 @@ def build_verdict(
 ) -> dict[str, Any]:
     """The verdict dict; ``run`` carries ``duration_s``, ``target``, ``scenario``, ``users``..."""
     run_s = float(run.get("duration_s") or 0.0)
-    metrics = _metrics(m, thresholds, run_s)
+    metrics = _metrics(m, thresholds, run_s, run.get("slos") or ())
     results = evaluate(thresholds, metrics)
     c = m.counters
-    ok = all(r.ok for r in results) if results else c["failures"] == 0
+    # With no gate: no stream failed, and none ended in an in-band error.
+    ok = all(r.ok for r in results) if results else not (c["failures"] or c["inband_failures"])
     violations = [
         {
             "rule": rule,
@@ -194,6 +270,19 @@ def render_table(verdict: Mapping[str, Any]) -> str:
         + (f" ({metrics['total_events_per_s']:,.0f}/s)" if metrics["total_events_per_s"] else "")
         + f"  bytes {run['bytes']:,}"
     )
+    if metrics.get("errors_by_code"):
+        tally = ", ".join(f"{code} {n}" for code, n in metrics["errors_by_code"].items())
+        lines.append(f"  in-band errors: {tally}  (error_rate {metrics['error_rate']:.2%})")
+    if metrics.get("output_tokens_per_s"):
+        lines.append(
+            f"  output tokens {metrics['output_tokens_per_s']:,.1f}/s "
+            f"(counted from {metrics['output_tokens_source']})"
+        )
+    if metrics.get("goodput") is not None:
+        lines.append(
+            f"  goodput {metrics['goodput']:.2%} of streams met every --slo "
+            f"({metrics['goodput_per_s'] or 0:,.2f}/s)"
+        )
     if run["after_storm"]["streams"]:
         a = run["after_storm"]
         lines.append(f"  after the storm: {a['failures']} of {a['streams']} streams failed")

@@ -62,15 +62,15 @@ from harness._core.options import (
     DEFAULT_TOTAL_TIMEOUT,
 )
 from harness._core.redact import redact_json, redact_url, secret_values
-from harness._core.thresholds import parse_threshold
+from harness._core.thresholds import Threshold, parse_threshold
 
 from ._capture import Budget, ReportData
 from ._client import Connection, Route, Target, parse_target
 from ._dial import route_for
-from ._files import write_json
+from ._files import read_bodies, write_json
 from ._metrics import LoadMetrics
 from ._stream import StreamResult, StreamSpec, run_stream
-from ._verdict import LOOP_LAG_MS, build_verdict, render_table
+from ._verdict import LOOP_LAG_MS, build_verdict, meets_slos, parse_slo, render_table
 
 __all__ = ["AbandonUser", "ArrivalUser", "SSEUser", "process_metrics"]
 
@@ -111,6 +111,8 @@ class _Process:
         #: Master: each worker's ``arrival_rate`` (and so, which workers reported).
         self.arrival_rate_by_worker: dict[str, float] = {}
         self.scenario = ""
+        #: --sse-slo: what a stream must meet to count as goodput.
+        self.slos: list[Threshold] = []
         self.trace: list[dict[str, Any]] | None = None
         self.done = False
 
@@ -132,6 +134,12 @@ def _options(parser: Any) -> None:
     g.add_argument("--sse-method", default=None, help="HTTP method (default POST with a body)")
     g.add_argument("--sse-inputs", default=None, help='JSON: POSTed as {"inputs": ...}')
     g.add_argument("--sse-body", default=None, help="raw JSON request body")
+    g.add_argument(
+        "--sse-bodies", default=None, metavar="FILE", help="JSON lines: one request body each"
+    )
+    g.add_argument(
+        "--sse-random", action="store_true", default=False, help="--sse-bodies in random order"
+    )
     g.add_argument(
         "--sse-header", action="append", default=None, help="'K: V', repeatable", is_secret=True
     )
@@ -160,6 +168,13 @@ def _options(parser: Any) -> None:
         "counts whole seconds from its own start-up)",
     )
     g.add_argument("--sse-threshold", action="append", default=None, metavar="EXPR")
+    g.add_argument(
+        "--sse-slo",
+        action="append",
+        default=None,
+        metavar="EXPR",
+        help="a per-stream goal, e.g. 'first_content_ms<500': goodput is the share meeting all",
+    )
     g.add_argument("--sse-report", default=None, metavar="FILE", help="write the JSON verdict")
     g.add_argument(
         "--sse-report-data",
@@ -206,6 +221,7 @@ class SSEUser(User):
         super().__init__(environment)
         self.spec, self.target = self._spec()
         self.route = self._route(self.spec.url)
+        self._bodies = _bodies(environment)
         #: Closed loop: seconds to wait after a stream that got no response (doubling).
         self._backoff = 0.0
 
@@ -235,7 +251,8 @@ class SSEUser(User):
             body = json.dumps({"inputs": inputs}).encode()
         elif body_text is not None:
             body = body_text.encode()
-        method = (_opt(env, "sse_method") or self.method or ("POST" if body else "GET")).upper()
+        posts = body is not None or _opt(env, "sse_bodies") is not None
+        method = (_opt(env, "sse_method") or self.method or ("POST" if posts else "GET")).upper()
         headers = list(self.request_headers.items())
         # `stream-harness load` passes header values here, not on the command line (ps shows it).
         headers += _given_headers(env)
@@ -285,6 +302,8 @@ class SSEUser(User):
     ) -> StreamResult:
         """Run one stream and report it (Locust events + our metrics)."""
         spec = spec or self.spec
+        if self._bodies is not None:
+            spec = _replace(spec, body=self._bodies.next())
         target, route = self.target, self.route
         path = route.request_target(target, target.path)
         trace = _P.trace
@@ -403,6 +422,35 @@ class AbandonUser(SSEUser):
             self.stream(spec, after_storm=True)
 
 
+class _Bodies:
+    """--sse-bodies: the request bodies, in turn (each process from its own place) or at
+    random (--sse-random)."""
+
+    def __init__(self, bodies: list[bytes], shuffle: bool, start: int) -> None:
+        self.bodies, self.shuffle, self.i = bodies, shuffle, start
+
+    def next(self) -> bytes:
+        if self.shuffle:
+            return random.choice(self.bodies)
+        body = self.bodies[self.i % len(self.bodies)]
+        self.i += 1
+        return body
+
+
+_BODIES: dict[str, _Bodies] = {}
+
+
+def _bodies(env: Environment) -> _Bodies | None:
+    path = _opt(env, "sse_bodies")
+    if not path:
+        return None
+    bodies = _BODIES.get(path)
+    if bodies is None:  # one turn per process, shared by its users
+        index = getattr(env.runner, "worker_index", 0)
+        bodies = _BODIES[path] = _Bodies(read_bodies(path), bool(_opt(env, "sse_random")), index)
+    return bodies
+
+
 def _replace(spec: StreamSpec, **changes: Any) -> StreamSpec:
     return dataclasses.replace(spec, **changes)
 
@@ -447,6 +495,10 @@ class StreamFailure(Exception):
     """A stream that broke rules of severity error (the message names them)."""
 
 
+class InBandFailure(Exception):
+    """A stream that ended in the contract's failure type (the message is its code)."""
+
+
 class RuleFailure(Exception):
     """One broken rule, for Locust's failures table (the message is the rule's summary)."""
 
@@ -455,6 +507,8 @@ _PER_STREAM = (
     "ttfb_ms",
     "first_event_ms",
     "first_content_ms",
+    "second_content_ms",
+    "tpot_ms",
     "stream_ms",
     "reconnect_ms",
     "queue_ms",
@@ -492,6 +546,17 @@ def _report(env: Environment, r: StreamResult, *, after_storm: bool = False) -> 
             fire(request_type=_TYPE, name=name, response_time=value, response_length=0)
     m.record("events_per_s", r.events_per_s)
     m.record("bytes_per_s", r.bytes_per_s)
+    if not r.abandoned:
+        tokens = r.output_tokens
+        m.record("output_tokens", tokens)
+        m.count("output_tokens", tokens)
+        if r.reported_tokens is not None:
+            m.count("tokens_from_usage")
+    if r.failure is not None:  # the stream ended in the contract's failure type
+        m.count("inband_failures")
+        m.failure_code(r.failure.code or r.failure.kind)
+    if _P.slos and not r.abandoned and meets_slos(r, _P.slos):
+        m.count("slo_met")
     for v in r.violations:
         m.rule(v, r.rule_counts.get(v.rule, 1))
         if v.is_error:
@@ -502,10 +567,12 @@ def _report(env: Environment, r: StreamResult, *, after_storm: bool = False) -> 
                 response_length=0,
                 exception=RuleFailure(v.message if len(v.message) < 200 else v.rule),
             )
-    failure = None
+    failure: Exception | None = None
     if r.failed_rules:
         m.count("failures")
         failure = StreamFailure(", ".join(r.failed_rules))
+    elif r.failure is not None:
+        failure = InBandFailure(r.failure.code or r.failure.kind)
     name = "stream (abandoned)" if r.abandoned else "stream"
     fire(
         request_type=_TYPE,
@@ -559,6 +626,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     _P.done = False
     _P.arrival_rate = _P.arrival_rate_now = 0.0
     _P.arrival_rate_by_worker = {}
+    _P.slos = [parse_slo(t) for t in _opt(environment, "sse_slo") or []]
     if _opt(environment, "sse_trace") and not isinstance(environment.runner, MasterRunner):
         _P.trace = []
     run_time = _opt(environment, "sse_run_time")
@@ -691,6 +759,7 @@ def _run_info(env: Environment) -> dict[str, Any]:
         "duration_s": round(duration, 3),
         "arrival_rate": rate or None,
         "workers": len(_P.arrival_rate_by_worker),
+        "slos": list(_opt(env, "sse_slo") or []),
     }
 
 
