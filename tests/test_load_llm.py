@@ -139,3 +139,28 @@ def test_parse_slo_when_bad_json_line_then_usage_error_names_the_line(tmp_path: 
     with pytest.raises(UsageError, match="line 2"):
         read_bodies(f)
     assert parse_slo("tpot_ms<50").limit == 50
+
+
+def test_load_report_opens_with_the_metrics_table_and_the_error_tally(
+    stub: tuple[str, LLMStub], tmp_path: Path
+) -> None:
+    base, _ = stub
+    out = tmp_path / "report"
+    url = f"{base}{CHAT}?first_ms=5&gap_ms=2&tokens=4&error=rate_limit_exceeded&error_after=2"
+    r = subprocess.run(
+        [*EXE, "load", url,
+         "--contract", "openai-chat", "--users", "2", "--run-time", "2s", "--format", "json",
+         "--report-dir", str(out)],
+        capture_output=True, text=True, timeout=90, cwd=tmp_path, stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    v = json.loads(r.stdout)
+    md = (out / "summary.md").read_text()
+    head = md[: md.index("checks passed")]
+    assert "| metric | count | p50 | p90 | p95 | p99 | max | unit |" in head
+    assert "| first_content_ms |" in head and "| ms |" in head
+    assert f"| rate_limit_exceeded | {v['requests']:,} | 1 |" in head
+    html = (out / "report.html").read_text()
+    assert html.index("<h2>Metrics</h2>") < html.index("<h2>Plots</h2>")
+    assert "<td>rate_limit_exceeded</td>" in html

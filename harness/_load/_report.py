@@ -26,12 +26,12 @@ from harness._contracts.registry import get_checker
 from harness._core.rules import Severity, Violation
 from harness._core.session import CheckResult, StreamSession, Timing
 from harness._report import svg as _svg
-from harness._report.model import Case, Plot, Report, StreamArtifact
+from harness._report.model import Case, Plot, Report, StreamArtifact, Table
 
 from ._capture import SAMPLE
 from ._metrics import DIST_METRICS, Dist
 
-__all__ = ["load_cases", "load_plots", "load_report"]
+__all__ = ["load_cases", "load_plots", "load_report", "load_tables"]
 
 #: Points a CDF is drawn from (quantiles of the full-resolution histogram).
 _CDF_POINTS: Final = 400
@@ -58,6 +58,7 @@ def load_report(
         verdict=dict(verdict),
         cases=load_cases(verdict),
         plots=load_plots(verdict, data),
+        tables=load_tables(verdict),
         reproducers=[command_line],
         secrets=secrets,
         incomplete=incomplete,
@@ -74,6 +75,93 @@ def load_report(
         report.streams.append(stream)
         report.reproducers.append(stream.reproducers[0])
     return report
+
+
+# -- tables -----------------------------------------------------------------------------------
+
+#: The metrics table's rows, in order, and each one's unit.
+_UNITS: Final = {
+    "ttfb_ms": "ms",
+    "first_event_ms": "ms",
+    "first_content_ms": "ms",
+    "second_content_ms": "ms",
+    "inter_event_ms": "ms",
+    "tpot_ms": "ms",
+    "stream_ms": "ms",
+    "reconnect_ms": "ms",
+    "server_delay_ms": "ms",
+    "queue_ms": "ms",
+    "output_tokens": "tokens",
+    "events_per_s": "events/s",
+    "bytes_per_s": "bytes/s",
+}
+_STATS: Final = ("p50", "p90", "p95", "p99", "max")
+
+
+def _cell(v: object) -> str:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return "-"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if abs(v) >= 10_000:
+        return f"{v:,.0f}"
+    return f"{v:.1f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def load_tables(verdict: Mapping[str, Any]) -> list[Table]:
+    """The metrics a person reads first: per metric count, p50, p90, p95, p99, max and unit;
+    the run-wide rates; and the in-band errors by code."""
+    metrics = verdict.get("metrics", {})
+    rows = []
+    for name, unit in _UNITS.items():
+        s = metrics.get(name)
+        if isinstance(s, Mapping) and s.get("count"):
+            rows.append([name, f"{int(s['count']):,}", *(_cell(s.get(k)) for k in _STATS), unit])
+    tables = [
+        Table(
+            "Metrics",
+            ["metric", "count", *_STATS, "unit"],
+            rows,
+            "Full-resolution HDR histograms over every stream (docs/load.md defines each).",
+        )
+    ]
+    run = [
+        (name, metrics.get(name), unit)
+        for name, unit in (
+            ("requests", "streams"),
+            ("failure_rate", "share"),
+            ("error_rate", "share"),
+            ("output_tokens_per_s", f"tokens/s ({metrics.get('output_tokens_source') or '-'})"),
+            ("goodput", "share meeting every --slo"),
+            ("goodput_per_s", "streams/s"),
+            ("total_events_per_s", "events/s"),
+            ("streams_per_s", "streams/s"),
+            ("buffered_streams", "streams"),
+        )
+    ]
+    tables.append(
+        Table(
+            "Run",
+            ["metric", "value", "unit"],
+            [[n, _cell(v), u] for n, v, u in run if v is not None],
+        )
+    )
+    by_code = metrics.get("errors_by_code") or {}
+    requests = int(verdict.get("requests") or 0)
+    errors = [[str(code), f"{int(n):,}", _cell(n / requests if requests else None)]
+              for code, n in by_code.items()]  # fmt: skip
+    errors += [[f"no response: {e['error']}", f"{int(e['count']):,}",
+                _cell(e["count"] / requests if requests else None)]
+               for e in verdict.get("errors", [])]  # fmt: skip
+    tables.append(
+        Table(
+            "Errors by code",
+            ["error", "streams", "share"],
+            errors,
+            "" if errors else "None: no stream ended in an in-band error or went unanswered.",
+        )
+    )
+    return tables
 
 
 # -- cases ------------------------------------------------------------------------------------
@@ -108,6 +196,12 @@ def load_cases(verdict: Mapping[str, Any]) -> list[Case]:
             continue
         fails, note = gate(v["rule"], message)
         cases.append(Case(v["rule"], fails, note))
+    by_code = verdict.get("metrics", {}).get("errors_by_code") or {}
+    if by_code:
+        n = sum(by_code.values())
+        tally = ", ".join(f"{code} {count}x" for code, count in by_code.items())
+        fails, note = gate("in-band-error", f"{n} of {requests} streams ended in an error: {tally}")
+        cases.append(Case("streams end without an in-band error", fails, note))
     errors = verdict.get("errors", [])
     if errors:
         text = "\n".join(f"{e['count']}x {e['error']}" for e in errors)

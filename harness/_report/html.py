@@ -6,7 +6,7 @@ import time
 from html import escape
 
 from harness._core.rules import Violation
-from harness._report.model import Report, StreamArtifact, around_failures, explanation
+from harness._report.model import Report, StreamArtifact, Table, around_failures, explanation
 
 __all__ = ["render_html"]
 
@@ -25,12 +25,14 @@ th{background:#fafafa;font-weight:600} .error{color:#b91c1c;font-weight:600}.war
 .gap td{color:#a3a3a3;text-align:center} details{margin:4px 0} summary{cursor:pointer}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:14px}
 figure{margin:0;border:1px solid #eee;border-radius:8px;padding:8px} figcaption{color:#525252;font-size:12.5px}
+table.figures td:not(:first-child),table.figures th:not(:first-child){text-align:right;font-variant-numeric:tabular-nums}
 svg.plot{width:100%;height:auto} svg .axis{font-size:12px;fill:#404040} svg .tick{font-size:10.5px;fill:#525252}
 """
 
 
 def render_html(report: Report) -> str:
     parts = [_header(report)]
+    parts += [_table(t) for t in report.tables]
     if report.plots:
         parts.append(_plots(report))
     parts.append(_violations(report))
@@ -82,6 +84,15 @@ def _facts(report: Report) -> dict[str, object]:
             if value is not None:
                 facts[key] = f"{value:.1f}" if isinstance(value, float) else value
     return facts
+
+
+def _table(t: Table) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in t.header)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in t.rows
+    )
+    note = f'<p class="meta">{escape(t.note)}</p>' if t.note else ""
+    return f'<h2>{escape(t.title)}</h2><table class="figures"><tr>{head}</tr>{rows}</table>{note}'
 
 
 def _plots(report: Report) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "Plot",
     "Report",
     "StreamArtifact",
+    "Table",
     "around_failures",
     "check_cases",
     "check_report",
@@ -58,6 +59,16 @@ class StreamArtifact:
 
 
 @dataclass(slots=True)
+class Table:
+    """A table of figures a report opens with (the load run's metrics, its error tally)."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+
+@dataclass(slots=True)
 class Plot:
     title: str
     svg: str
@@ -72,6 +83,8 @@ class Report:
     cases: list[Case]
     streams: list[StreamArtifact] = field(default_factory=list)
     plots: list[Plot] = field(default_factory=list)
+    #: Shown first, before the plots (summary.md and report.html).
+    tables: list[Table] = field(default_factory=list)
     reproducers: list[str] = field(default_factory=list)
     #: Values (header values, tokens) that must not appear in any artifact.
     secrets: tuple[str, ...] = ()

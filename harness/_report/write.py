@@ -120,6 +120,11 @@ def _markdown(report: Report) -> str:
             "> **Incomplete**: the run was interrupted; this is what was measured so far.",
             "",
         ]
+    for t in report.tables:
+        lines += [f"### {_md(t.title)}", "", "| " + " | ".join(_md(h) for h in t.header) + " |"]
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(t.header) - 1)) + "|")
+        lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in t.rows]
+        lines += ["", _md(t.note), ""] if t.note else [""]
     failed = [c for c in report.cases if c.failures]
     lines.append(f"{len(report.cases) - len(failed)} of {len(report.cases)} checks passed.")
     if failed:
