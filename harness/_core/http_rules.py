@@ -6,10 +6,11 @@ and ``timing.buffered``.  Pure functions of what a runner measured -- the ``chec
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
-from harness._core.framing import MEDIA_TYPES, SSE, framing_of_media_type
-from harness._core.rules import Severity, rule
+from harness._core.framing import MEDIA_TYPES, SSE, choose_framing, framing_of_media_type
+from harness._core.rules import Severity, Violation, rule, violation
 
 __all__ = [
     "BURST_MAX_SPREAD_MS",
@@ -18,11 +19,13 @@ __all__ = [
     "BURST_MIN_SILENCE_MS",
     "SSE_REQUEST_HEADERS",
     "Expired",
+    "ResponseHead",
     "header_violations",
     "http_cache_control",
     "http_content_type",
     "http_header",
     "http_status",
+    "judge_head",
     "request_headers",
     "timeout_first_byte",
     "timeout_idle",
@@ -152,6 +155,54 @@ def http_cache_control(value: str | None) -> str | None:
         return None
     got = repr(value) if value else "missing"
     return f"Cache-Control is {got}; send 'no-cache' so no cache or proxy stores the stream"
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """What a stream response's status line and headers say, judged the same way by ``check``
+    and by ``load``."""
+
+    #: A 2xx: there is a stream to read.
+    readable: bool
+    #: The framing to decode the body with (first connection only; None: keep the current).
+    framing: str | None
+    #: The content type is one the contract reads.
+    typed: bool
+    violations: tuple[Violation, ...]
+
+
+def judge_head(
+    status: int,
+    reason: str,
+    header: Callable[[str], str | None],
+    framings: Sequence[str],
+    required: Mapping[str, str | bool],
+    *,
+    reconnecting: bool = False,
+    detail: str = "",
+) -> ResponseHead:
+    """Judge a response head: status, then (first connection only: a reconnection's headers
+    were judged already) content type, the contract's ``required`` headers and caching.
+    ``header`` reads a response header by its lower-case name; ``detail`` is the start of an
+    error response's body."""
+    msg = http_status(status, reason, detail, header("location"))
+    if msg:
+        if reconnecting:
+            msg = f"on reconnecting with Last-Event-ID: {msg}"
+        return ResponseHead(False, None, True, (violation("http.status", msg),))
+    if reconnecting:
+        return ResponseHead(True, None, True, ())
+    content_type = header("content-type")
+    found = []
+    type_msg = http_content_type(content_type, framings)
+    if type_msg:
+        found.append(violation("http.content-type", type_msg))
+    found += [violation(rule_id, m) for rule_id, m in header_violations(required, header)]
+    cache_msg = http_cache_control(header("cache-control"))
+    if cache_msg:
+        found.append(violation("http.cache-control", cache_msg))
+    framing = choose_framing(framing_of_media_type(content_type), framings)
+    return ResponseHead(True, framing, type_msg is None, tuple(found))
 
 
 @rule("timeout.first-byte", Severity.ERROR, "No response headers within --first-byte-timeout.")

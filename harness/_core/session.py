@@ -10,7 +10,7 @@ and calls :meth:`finish`.  The session runs the decoder and the contract checker
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ __all__ = [
     "StreamSession",
     "Timing",
     "TranscriptEntry",
+    "end_of_stream",
 ]
 
 DEFAULT_MAX_EVENTS = 100_000
@@ -195,6 +196,29 @@ def max_events_reached(events: int, limit: int) -> str | None:
     return None
 
 
+def end_of_stream(
+    decoder: FrameDecoder,
+    framing: str,
+    checker: ContractChecker,
+    feed_tail: Callable[[Sequence[SSEEvent]], int],
+    complete: bool,
+) -> list[Violation]:
+    """How a byte stream ended, judged the same way by every runner (``check``'s session and
+    the load tester's reader): ``feed_tail`` takes what the decoder still held (an NDJSON last
+    line without a line end) and returns the stream's event count; then truncation, the
+    framing's end rules and the contract's, on a stream cut short (``complete=False``) only the
+    rules that still apply."""
+    events = feed_tail(decoder.finish())
+    found = []
+    msg = sse_truncated(decoder.truncated)
+    if msg and complete:
+        found.append(violation("sse.truncated", msg, None))
+        complete = False
+    found += framing_violations(framing, decoder, events, complete)
+    found += checker.finish(complete=complete)
+    return found
+
+
 class StreamSession:
     """Feeds one stream through the decoder and a contract checker."""
 
@@ -357,17 +381,18 @@ class StreamSession:
             if msg:
                 self.add(violation("limit.max-events", msg))
             complete = False
-        elif bytes_stream:
-            for event in self.decoder.finish():  # an NDJSON last line without a line end
-                if not self.feed_event(event, end):
-                    break
-            msg = sse_truncated(self.decoder.truncated)
-            if msg and complete:
-                self.add(violation("sse.truncated", msg, None))
-                complete = False
-            for v in framing_violations(self.framing, self.decoder, self.events, complete):
-                self.add(v)
-        for v in self.checker.finish(complete=complete):
+        if bytes_stream and not self.stopped:
+
+            def feed_tail(events: Sequence[SSEEvent]) -> int:
+                for event in events:
+                    if not self.feed_event(event, end):
+                        break
+                return self.events
+
+            found = end_of_stream(self.decoder, self.framing, self.checker, feed_tail, complete)
+        else:
+            found = self.checker.finish(complete=complete)
+        for v in found:
             self.add(v)
         self._count_repeats()
         return CheckResult(

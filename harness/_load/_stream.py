@@ -40,20 +40,14 @@ from harness._contracts.registry import get_checker
 from harness._core.errors import UsageError
 from harness._core.framing import (
     FrameDecoder,
-    choose_framing,
-    framing_of_media_type,
     framings_of,
     headers_of,
     make_decoder,
 )
-from harness._core.framing_rules import framing_violations
 from harness._core.http_rules import (
     SSE_REQUEST_HEADERS,
     Expired,
-    header_violations,
-    http_cache_control,
-    http_content_type,
-    http_status,
+    judge_head,
     request_headers,
     timeout_first_byte,
     timeout_idle,
@@ -71,8 +65,8 @@ from harness._core.options import (
 from harness._core.resume import ResumingChecker, resume_unreachable
 from harness._core.roles import Failure, Roles, roles_of
 from harness._core.rules import Violation, violation
-from harness._core.session import ContractChecker, sse_truncated
-from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
+from harness._core.session import ContractChecker, end_of_stream
+from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
 from ._wire import ProtocolError, ResponseReader, build_request
 
@@ -361,28 +355,21 @@ class _Stream:
         return conn, reader, body
 
     def _accept(self, reader: ResponseReader, reconnecting: bool) -> bool:
-        r = self.result
-        msg = http_status(reader.status, reader.reason)
-        if msg:
-            r.add(violation("http.status", f"on reconnecting: {msg}" if reconnecting else msg))
-            return False
-        if reconnecting:
-            return True
-        content_type = reader.header("content-type")
-        framing = choose_framing(framing_of_media_type(content_type), self.framings)
-        if framing != self.framing:
-            self.framing = r.framing = framing
-            self.decoder = make_decoder(framing, self.spec.max_event_bytes)
-        msg = http_content_type(content_type, self.framings)
-        if msg:
-            self.sse_type = False
-            r.add(violation("http.content-type", msg))
-        for rule_id, msg in header_violations(headers_of(self.checker), reader.header):
-            r.add(violation(rule_id, msg))
-        msg = http_cache_control(reader.header("cache-control"))
-        if msg:
-            r.add(violation("http.cache-control", msg))
-        return True
+        head = judge_head(
+            reader.status,
+            reader.reason,
+            reader.header,
+            self.framings,
+            headers_of(self.checker),
+            reconnecting=reconnecting,
+        )
+        for v in head.violations:
+            self.result.add(v)
+        if head.framing is not None and head.framing != self.framing:
+            self.framing = self.result.framing = head.framing
+            self.decoder = make_decoder(head.framing, self.spec.max_event_bytes)
+        self.sse_type = self.sse_type and head.typed
+        return head.readable
 
     def _recv(self, conn: Conn, deadline: float, rule_id: str) -> bytes:
         now = self.clock()
@@ -534,17 +521,15 @@ class _Stream:
         r, end = self.result, self.clock()
         r.stream_ms = (end - r.start) * 1000.0
         r.complete = complete  # before the truncation check, which a replay makes again
-        tail = self.decoder.finish()  # an NDJSON last line without a line end
-        if tail:
-            self._events(tail, end, None)
-        msg = sse_truncated(self.decoder.truncated)
-        if msg and complete:
-            r.add(violation("sse.truncated", msg))
-            complete = False
-        for v in framing_violations(self.framing, self.decoder, r.events, complete):
+
+        def feed_tail(events: Sequence[SSEEvent]) -> int:
+            if events:
+                self._events(list(events), end, None)
+            return r.events
+
+        for v in end_of_stream(self.decoder, self.framing, self.checker, feed_tail, complete):
             r.add(v)
-        for v in self.checker.finish(complete=complete):
-            r.add(v)
+        complete = complete and not self.decoder.truncated
         if complete and self.dropped_at is None and r.events >= 3 and r.ttfb_ms is not None:
             assert self.last_at is not None
             # From when the request was sent: in an open-loop run a late start is the load

@@ -39,7 +39,7 @@ from typing import Any, Final, TypeVar
 import httpx
 
 from harness._core.errors import TargetUnreachable, UsageError
-from harness._core.framing import choose_framing, framing_of_media_type, framings_of, headers_of
+from harness._core.framing import framings_of, headers_of
 from harness._core.http_rules import (
     BURST_MAX_SPREAD_MS,
     BURST_MAX_TAIL_MS,
@@ -47,10 +47,7 @@ from harness._core.http_rules import (
     BURST_MIN_SILENCE_MS,
     SSE_REQUEST_HEADERS,
     Expired,
-    header_violations,
-    http_cache_control,
-    http_content_type,
-    http_status,
+    judge_head,
     request_headers,
     timeout_first_byte,
     timeout_idle,
@@ -323,32 +320,23 @@ class _UrlRun:
 
     async def _accept(self, response: httpx.Response) -> bool:
         """Check the status and headers; False if there is no stream to read."""
-        s = self.session
         status = response.status_code
-        if not 200 <= status < 300:
-            detail = "" if 300 <= status < 400 else await self._error_detail(response)
-            msg = http_status(
-                status, response.reason_phrase, detail, response.headers.get("location")
-            )
-            if self.reconnecting:
-                msg = f"on reconnecting with Last-Event-ID: {msg}"
-            s.add(violation("http.status", msg or f"HTTP {status}"))
-            return False
-        if self.reconnecting:
-            return True  # the headers were judged on the first connection
-        content_type = response.headers.get("content-type")
-        framings = framings_of(self.checker)
-        s.set_framing(choose_framing(framing_of_media_type(content_type), framings))
-        msg = http_content_type(content_type, framings)
-        if msg:
-            self.sse_type = False
-            s.add(violation("http.content-type", msg))
-        for rule_id, msg in header_violations(headers_of(self.checker), response.headers.get):
-            s.add(violation(rule_id, msg))
-        msg = http_cache_control(response.headers.get("cache-control"))
-        if msg:
-            s.add(violation("http.cache-control", msg))
-        return True
+        detail = "" if 200 <= status < 400 else await self._error_detail(response)
+        head = judge_head(
+            status,
+            response.reason_phrase,
+            response.headers.get,
+            framings_of(self.checker),
+            headers_of(self.checker),
+            reconnecting=self.reconnecting,
+            detail=detail,
+        )
+        for v in head.violations:
+            self.session.add(v)
+        if head.framing is not None:
+            self.session.set_framing(head.framing)
+        self.sse_type = self.sse_type and head.typed
+        return head.readable
 
     async def _read_and_close(self, response: httpx.Response, stop_after: int | None) -> _Outcome:
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
