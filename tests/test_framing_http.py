@@ -74,12 +74,18 @@ async def sse_tokens(request: Request) -> Response:
     return _streaming([b"data: Hel\n\n", b"data: lo\n\n"], "text/event-stream")
 
 
+async def cacheable(request: Request) -> Response:
+    """Tokens served without Cache-Control: only the warning http.cache-control."""
+    return StreamingResponse(_chunks([b"Hel", b"lo"]), media_type="text/plain")
+
+
 APP = Starlette(
     routes=[
         Route("/plain", plain),
         Route("/ndjson", ndjson),
         Route("/sse-no-data", sse_no_data),
         Route("/sse", sse_tokens),
+        Route("/cacheable", cacheable),
     ]
 )
 
@@ -220,3 +226,22 @@ def test_load_stream_when_ndjson_then_read_by_the_contracts_framing(
 def test_load_stream_when_plain_text_then_text_contract_reads_tokens(base: str) -> None:
     events, found = load_stream(f"{base}/plain", "text")
     assert events >= 1 and found == []
+
+
+def test_load_stream_when_strict_then_a_warning_fails_the_stream(base: str) -> None:
+    from harness._load._client import Connection, parse_target
+    from harness._load._stream import StreamSpec, run_stream
+
+    t = parse_target(f"{base}/cacheable")
+    results = [
+        run_stream(
+            StreamSpec(f"{base}/cacheable", contract="text", strict=s),
+            lambda timeout: Connection(t, timeout),
+            _Sink(),
+            authority=t.authority,
+            path=t.path,
+        )
+        for s in (False, True)
+    ]
+    assert [r.ok for r in results] == [True, False]
+    assert results[1].failed_rules == ["http.cache-control"]

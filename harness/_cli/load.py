@@ -25,6 +25,7 @@ from harness._cli.main import (
     _positive_float,
     _positive_int,
     add_network_options,
+    add_strict_option,
     add_timeout_options,
     announce_report,
     default,
@@ -133,6 +134,7 @@ def register(sub: Any) -> None:
     add_network_options(p)
     add_timeout_options(p, "per stream")
     p.add_argument("--format", choices=["text", "json"], default="text")
+    add_strict_option(p)
     p.set_defaults(run=_cmd_load)
 
 
@@ -188,6 +190,7 @@ def _cmd_load(ns: argparse.Namespace) -> int:
         slos=tuple(ns.slo),
         bodies=ns.bodies,
         random=ns.random,
+        strict=ns.strict,
     )
     if ns.no_report and ns.report_dir is not None:
         raise UsageError("give either --report-dir or --no-report, not both")

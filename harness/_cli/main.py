@@ -117,6 +117,7 @@ def _build_parser() -> _Parser:
         "--max-retry-wait", type=_positive_float, metavar="S", help=f"({default('max-retry-wait')})"
     )
     c.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    add_strict_option(c)
     add_network_options(c)
     add_threshold_option(c)
     add_report_options(c, "check")
@@ -173,6 +174,7 @@ def _options(ns: argparse.Namespace) -> CheckOptions:
         inputs=inputs,
         thresholds=thresholds(ns),
         network=network(ns),
+        strict=ns.strict,
     )
 
 
@@ -266,6 +268,14 @@ def thresholds(ns: argparse.Namespace) -> tuple[Threshold, ...]:
     from harness._core.thresholds import parse_threshold
 
     return tuple(parse_threshold(text) for text in ns.threshold)
+
+
+def add_strict_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="warnings fail too (exit 1), e.g. an error event without error_code",
+    )
 
 
 def add_report_options(p: argparse.ArgumentParser, command: str) -> None:

@@ -29,6 +29,7 @@ from harness._cli.main import (
     add_network_options,
     add_report_options,
     add_stream_limit_options,
+    add_strict_option,
     add_threshold_option,
     announce_report,
     default,
@@ -105,6 +106,7 @@ def register(sub: Any) -> None:
     )
     m.add_argument("--format", choices=["text", "json"], default="text")
     m.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    add_strict_option(m)
     add_stream_limit_options(m, per="per example")
     add_network_options(m)
     add_threshold_option(m)
@@ -145,6 +147,8 @@ def _cmd_manifest(ns: argparse.Namespace) -> int:
             invalid_inputs=not ns.no_invalid_inputs,
             on_event=progress.on_event,
         )
+    if ns.strict:
+        result.make_strict()
     if ns.format == "json":
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
     else:

@@ -64,6 +64,8 @@ class CheckOptions:
     body: str | None = None
     #: Function inputs: for URLs sent as ``{"inputs": ...}``, for generators passed as kwargs.
     inputs: dict[str, Any] | None = None
+    #: ``--strict``: warnings fail the check too.
+    strict: bool = False
     #: Timing gates (``--threshold``), evaluated on each checked stream.
     thresholds: tuple[Threshold, ...] = ()
     #: TLS trust and proxy (``--cacert``, ``--insecure``, ``--proxy``, ``--no-proxy``).

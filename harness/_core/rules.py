@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, TypeVar
 
-__all__ = ["CATALOG", "Registry", "Rule", "Severity", "Violation", "rule", "violation"]
+__all__ = ["CATALOG", "Registry", "Rule", "Severity", "Violation", "rule", "strict", "violation"]
 
 
 class Severity(StrEnum):
@@ -56,6 +56,13 @@ class Violation:
             "event_index": self.event_index,
             "message": self.message,
         }
+
+
+def strict(v: Violation) -> Violation:
+    """``v`` under ``--strict``: a warning fails like an error (its message says why)."""
+    if v.severity is Severity.ERROR:
+        return v
+    return Violation(v.rule, Severity.ERROR, f"{v.message} (a warning; --strict)", v.event_index)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -18,7 +18,7 @@ from harness._core.framing import SSE, FrameDecoder, make_decoder
 from harness._core.framing_rules import framing_violations
 from harness._core.redact import redact_text
 from harness._core.roles import Failure, Roles, roles_of
-from harness._core.rules import Severity, Violation, rule, violation
+from harness._core.rules import Severity, Violation, rule, strict, violation
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEEvent
 from harness._core.text import shorten
 from harness._core.thresholds import ThresholdResult
@@ -158,6 +158,13 @@ class CheckResult:
         for key, value in self.extra.items():
             if isinstance(value, str):
                 self.extra[key] = redact_text(value, secrets)
+
+    def make_strict(self) -> None:
+        """``--strict``: every warning becomes a failure, in the verdict and the transcript."""
+        self.violations[:] = [strict(v) for v in self.violations]
+        for entry in self.transcript:
+            if entry.violations:
+                entry.violations[:] = [strict(v) for v in entry.violations]
 
     def to_json(self) -> dict[str, Any]:
         """The ``--format json`` verdict. Its shape is public interface: add, never reshape."""

@@ -112,6 +112,8 @@ class LoadOptions:
     #: ``--bodies FILE.jsonl``: a request body per line, in turn (or at random: ``random``).
     bodies: Path | None = None
     random: bool = False
+    #: ``--strict``: a stream that broke a warning rule fails too.
+    strict: bool = False
 
 
 def parse_duration(text: str) -> float:
@@ -186,6 +188,8 @@ def locust_argv(o: LoadOptions, run_dir: Path) -> list[str]:
         argv += ["--sse-cacert", str(Path(o.network.cacert).resolve())]
     if o.network.insecure:
         argv += ["--sse-insecure"]
+    if o.strict:
+        argv += ["--sse-strict"]
     return argv + list(o.extra_locust_args)
 
 

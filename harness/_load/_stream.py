@@ -64,7 +64,7 @@ from harness._core.options import (
 )
 from harness._core.resume import ResumingChecker, resume_unreachable
 from harness._core.roles import Failure, Roles, roles_of
-from harness._core.rules import Violation, violation
+from harness._core.rules import Violation, strict, violation
 from harness._core.session import ContractChecker, end_of_stream
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
@@ -98,6 +98,8 @@ class StreamSpec:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     total_timeout: float = DEFAULT_TOTAL_TIMEOUT
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    #: ``--strict``: a warning fails the stream too.
+    strict: bool = False
 
     def request_bytes(self, authority: str, path: str, last_event_id: str | None) -> bytes:
         ours = _REQUEST_HEADERS if self.body is None else _REQUEST_HEADERS_WITH_BODY
@@ -168,6 +170,8 @@ class StreamResult:
     failure: Failure | None = None
     #: How the body was framed (``harness._core.framing``), so a replay decodes it the same way.
     framing: str = "sse"
+    #: ``--strict``: warnings fail the stream too.
+    strict: bool = False
     #: Events the contract calls content (with a value).
     content_events: int = 0
     #: The output tokens the stream reported (its last usage), or None when it reported none.
@@ -203,6 +207,8 @@ class StreamResult:
         return self.bytes * 1000.0 / self.stream_ms if self.stream_ms > 0 else None
 
     def add(self, v: Violation) -> None:
+        if self.strict:
+            v = strict(v)
         if v.event_index is not None and len(self.bad_events) < MAX_BAD_EVENTS:
             self.bad_events.append(v.event_index)
         seen = self.rule_counts.get(v.rule, 0)
@@ -304,7 +310,7 @@ class _Stream:
     ) -> None:
         self.spec, self.connect, self.clock, self.sink = spec, connect, clock, sink
         self.authority, self.path = authority, path
-        self.result = StreamResult(start=start)
+        self.result = StreamResult(start=start, strict=spec.strict)
         self.keep = keep
         if keep is not None:
             self.result.raw = []

@@ -156,6 +156,7 @@ def _options(parser: Any) -> None:
     g.add_argument("--sse-idle-timeout", type=float, default=None, metavar="S")
     g.add_argument("--sse-total-timeout", type=float, default=None, metavar="S")
     g.add_argument("--sse-cacert", default=None, metavar="FILE", help="trust this CA (PEM)")
+    g.add_argument("--sse-strict", action="store_true", default=False, help="warnings fail too")
     g.add_argument(
         "--sse-insecure", action="store_true", default=False, help="do not verify TLS certificates"
     )
@@ -213,6 +214,7 @@ class SSEUser(User):
     first_byte_timeout: ClassVar[float] = DEFAULT_FIRST_BYTE_TIMEOUT
     idle_timeout: ClassVar[float] = DEFAULT_IDLE_TIMEOUT
     total_timeout: ClassVar[float] = DEFAULT_TOTAL_TIMEOUT
+    strict: ClassVar[bool] = False
 
     _spec_cache: ClassVar[dict[type, tuple[StreamSpec, Target]]] = {}
     _routes: ClassVar[dict[str, Route]] = {}
@@ -274,6 +276,7 @@ class SSEUser(User):
             first_byte_timeout=pick("first_byte_timeout", self.first_byte_timeout),
             idle_timeout=pick("idle_timeout", self.idle_timeout),
             total_timeout=pick("total_timeout", self.total_timeout),
+            strict=bool(_opt(env, "sse_strict")) or self.strict,
         )
         if override:
             spec = _replace(spec, **override)

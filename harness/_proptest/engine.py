@@ -74,7 +74,7 @@ from harness._core.errors import HarnessError, UsageError
 from harness._core.options import DEFAULT_EXAMPLES, CheckOptions
 from harness._core.redact import PUBLIC_HEADERS, REDACTED, redact_url
 from harness._core.roles import Roles, roles_of
-from harness._core.rules import Violation, violation
+from harness._core.rules import Violation, strict, violation
 from harness._core.session import CheckResult, ContractChecker
 from harness._core.sse import SSEEvent
 from harness._core.text import shorten
@@ -209,6 +209,7 @@ class FunctionReport:
         return (
             self.skipped is None
             and not self.failures
+            and not any(v.is_error for v in self.warnings)  # under --strict they are
             and all(c.ok for c in self.invalid_inputs)
             and all(t.ok for t in self.thresholds)
         )
@@ -262,6 +263,14 @@ class ManifestResult:
     @property
     def ok(self) -> bool:
         return not any(v.is_error for v in self.violations) and all(f.ok for f in self.functions)
+
+    def make_strict(self) -> None:
+        """``--strict``: every warning fails, the manifest's and each function's."""
+        self.violations[:] = [strict(v) for v in self.violations]
+        for f in self.functions:
+            f.warnings[:] = [strict(v) for v in f.warnings]
+            for case in f.invalid_inputs:
+                case.violations[:] = [strict(v) for v in case.violations]
 
     def to_json(self) -> dict[str, Any]:
         """The ``--format json`` verdict, exactly ``{"ok", "violations", "functions"}``: public

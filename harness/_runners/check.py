@@ -70,6 +70,8 @@ def check(target: str, options: CheckOptions) -> CheckResult:
         result = run_file(Path(target), options, checker)
     result.target = redact_url(target) if kind is TargetKind.URL else target
     result.redact(secret_values(options.headers, target))
+    if options.strict:
+        result.make_strict()
     if options.thresholds:
         metrics = metrics_from_check(result, options.thresholds)
         result.thresholds = evaluate(options.thresholds, metrics)

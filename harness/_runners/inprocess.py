@@ -46,16 +46,23 @@ Events = Iterable[Any] | AsyncIterable[Any]
 
 
 def assert_conforms(
-    events: Events, contract: str = "prefab", *, max_events: int = DEFAULT_MAX_EVENTS
+    events: Events,
+    contract: str = "prefab",
+    *,
+    max_events: int = DEFAULT_MAX_EVENTS,
+    strict: bool = False,
 ) -> CheckResult:
     """Check ``events`` against ``contract``; raise ``AssertionError`` on any error-severity
-    violation, else return the result.  ``events`` is a list, generator or iterator of dicts
-    (or of :class:`SSEEvent`); an async iterable is run with ``asyncio.run``."""
+    violation (``strict=True``: on any warning too), else return the result.  ``events`` is a
+    list, generator or iterator of dicts (or of :class:`SSEEvent`); an async iterable is run
+    with ``asyncio.run``."""
     if isinstance(events, AsyncIterable):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(assert_conforms_async(events, contract, max_events=max_events))
+            return asyncio.run(
+                assert_conforms_async(events, contract, max_events=max_events, strict=strict)
+            )
         raise TypeError(
             "assert_conforms() got an async iterable inside a running event loop; "
             "use: await assert_conforms_async(...)"
@@ -76,15 +83,19 @@ def assert_conforms(
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
-    return run.verdict()
+    return run.verdict(strict)
 
 
 async def assert_conforms_async(
-    events: Events, contract: str = "prefab", *, max_events: int = DEFAULT_MAX_EVENTS
+    events: Events,
+    contract: str = "prefab",
+    *,
+    max_events: int = DEFAULT_MAX_EVENTS,
+    strict: bool = False,
 ) -> CheckResult:
     """:func:`assert_conforms` for async tests; takes async and sync iterables alike."""
     if not isinstance(events, AsyncIterable):
-        return assert_conforms(events, contract, max_events=max_events)
+        return assert_conforms(events, contract, max_events=max_events, strict=strict)
     run = _Run(contract, max_events, _target(events))
     iterator: AsyncIterator[Any] = aiter(events)
     try:
@@ -101,7 +112,7 @@ async def assert_conforms_async(
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
-    return run.verdict()
+    return run.verdict(strict)
 
 
 def _iterate(events: Iterable[Any]) -> Iterator[Any]:
@@ -175,10 +186,12 @@ class _Run:
         self.cut_short = True
         self.cause = exc
 
-    def verdict(self) -> CheckResult:
+    def verdict(self, strict: bool = False) -> CheckResult:
         result = self.session.finish(
             time.monotonic(), complete=not self.cut_short, bytes_stream=False
         )
+        if strict:
+            result.make_strict()
         if not result.ok:
             raise AssertionError(failure_message(result)) from self.cause
         return result
