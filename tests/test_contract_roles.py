@@ -105,7 +105,7 @@ def test_roles_when_openai_role_only_chunk_then_not_content_and_first_token_is()
     assert not roles.is_content(OPENAI_ROLE_ONLY)
     assert roles.content(OPENAI_TOKEN) == "Hel"
     assert roles.is_terminal("[DONE]") and not roles.is_terminal("chunk")
-    assert s.failure is None
+    assert s.finish(3.0).failure is None
 
 
 def test_roles_when_openai_tool_call_chunk_then_it_is_content() -> None:
@@ -124,8 +124,10 @@ def test_roles_when_openai_second_choice_has_the_token_then_wildcard_finds_it() 
 def test_roles_when_openai_error_chunk_then_failure_code_is_the_number_as_text() -> None:
     error = _json({"error": {"message": "the model crashed", "type": "Internal", "code": 500}})
     s = _session("openai-chat", [OPENAI_TOKEN, error, OPENAI_DONE])
-    assert s.failure == Failure("error", "500", "the model crashed", 1)
-    assert s.finish(3.0).failure_code == "500"
+    assert roles_of(s.checker).stream_failure() == Failure("error", "500", "the model crashed", 1)
+    result = s.finish(3.0)
+    assert result.failure == Failure("error", "500", "the model crashed", 1)
+    assert result.failure_code == "500"
 
 
 def test_roles_when_anthropic_stream_then_text_delta_is_content_and_error_type_the_code() -> None:
@@ -135,10 +137,10 @@ def test_roles_when_anthropic_stream_then_text_delta_is_content_and_error_type_t
     error = anthropic("error", error={"type": "overloaded_error", "message": "Overloaded"})
     s = _session("anthropic-messages", [ANTHROPIC_START, block, empty, text, error])
     assert s.first_content == 3
-    assert s.failure == Failure("error", "overloaded_error", "Overloaded", 4)
     roles = roles_of(s.checker)
     assert roles.is_restart("message_start") and roles.is_terminal("message_stop")
     result = s.finish(5.0)
+    assert result.failure == Failure("error", "overloaded_error", "Overloaded", 4)
     assert result.conforms, result.violations  # an abort is a conforming end
 
 
@@ -163,7 +165,7 @@ def test_roles_when_prefab_empty_content_then_not_content_and_error_code_read() 
     ]
     s = _session("prefab", events)
     assert s.first_content == 2
-    assert s.failure == Failure("error", "LLM_ERROR", "connection refused", 3)
+    assert s.finish(4.0).failure == Failure("error", "LLM_ERROR", "connection refused", 3)
     roles = roles_of(s.checker)
     assert roles.is_restart("start") and not roles.is_restart("content")
     assert roles.is_terminal("done") and roles.is_terminal("error")
@@ -177,10 +179,19 @@ def test_roles_when_prefab_error_has_no_code_then_failure_without_code_and_a_war
     assert [v.rule for v in result.violations] == ["error.code"]  # as before roles
 
 
+def test_roles_when_error_event_after_done_then_not_the_streams_failure() -> None:
+    late = prefab("error", "too late", error_code="LATE")
+    s = _session("prefab", [prefab("start"), prefab("done"), late])
+    result = s.finish(3.0)
+    assert [v.rule for v in result.violations] == ["seq.after-terminal"]
+    assert result.failure is None  # the client stopped reading at done
+    assert roles_of(s.checker).failure(late) == Failure("error", "LATE", "too late")
+
+
 def test_roles_when_text_stream_then_every_token_is_content_and_error_data_the_message() -> None:
     s = _session("text", [SSEEvent("Hel"), SSEEvent("lo"), SSEEvent("boom", "error")])
     assert s.first_content == 0
-    assert s.failure == Failure("error", None, "boom", 2)
+    assert s.finish(3.0).failure == Failure("error", None, "boom", 2)
 
 
 def test_roles_when_agent_stages_and_llm_debug_then_content_and_failure() -> None:
@@ -193,7 +204,7 @@ def test_roles_when_agent_stages_and_llm_debug_then_content_and_failure() -> Non
         ],
     )
     assert stages.first_content == 1
-    assert stages.failure == Failure("error", None, "bad JSON", 2)
+    assert stages.finish(3.0).failure == Failure("error", None, "bad JSON", 2)
     debug = _session(
         "llm-debug",
         [
@@ -204,7 +215,7 @@ def test_roles_when_agent_stages_and_llm_debug_then_content_and_failure() -> Non
         ],
     )
     assert debug.first_content == 1
-    assert debug.failure == Failure("error", None, "rate limited", 2)
+    assert debug.finish(4.0).failure == Failure("error", None, "rate limited", 2)
 
 
 @pytest.mark.parametrize("name", contract_names())

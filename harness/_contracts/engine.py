@@ -150,6 +150,8 @@ class ContractEngine:
         "_ended",
         "_ends",
         "_failed",
+        "_failure",
+        "_failure_kinds",
         "_fast",
         "_guess",
         "_invariants",
@@ -197,6 +199,9 @@ class ContractEngine:
         self._seen: dict[str, int] = {}  # first accepted event of each only-first type
         self._terminal = ("", -1)  # (type, index) of the event that ended the stream
         self._failed = False
+        # The first event of a failure role's type (type, content, index), for the roles.
+        self._failure: tuple[str, Any, int] | None = None
+        self._failure_kinds = frozenset(contract.roles.failure)
         self._disordered = False  # a seq.first or seq.order was reported
         self._unreadable = -1  # index of the last event whose type could not be read
         # event_type() is called right after feed() with the same event: remember its name.
@@ -204,7 +209,7 @@ class ContractEngine:
         self._last_label = ""
         self._last_obj: Any = MISSING  # and its content, for the roles
         #: What this stream's events mean (harness._core.roles.Roles), from what feed parsed.
-        self.roles = contract.roles.bind(self.event_type, self.parsed)
+        self.roles = contract.roles.bind(self.event_type, self.parsed, self._first_failure)
         made = [(spec, spec.make(request)) for spec in contract.invariants]
         self._invariants: list[Invariant] = [inv for _, inv in made]
         self._by_type: dict[str, list[Invariant]] = {}
@@ -273,6 +278,14 @@ class ContractEngine:
         reading = self._read(event)
         self._last_event, self._last_label, self._last_obj = event, reading.label, reading.obj
         return reading.label
+
+    def _fail(self, kind: str, obj: Any, index: int) -> None:
+        self._failed = True
+        if self._failure is None and kind in self._failure_kinds:
+            self._failure = (kind, obj, index)
+
+    def _first_failure(self) -> tuple[str, Any, int] | None:
+        return self._failure
 
     def parsed(self, event: SSEEvent) -> Any:
         """The event's content as checked (JSON as Python, or the text), MISSING if unreadable."""
@@ -482,7 +495,7 @@ class ContractEngine:
                     self._ended, self._terminal = True, (kind, index)
                 self._last_seq = index
                 if kind in c.failure:
-                    self._failed = True
+                    self._fail(kind, obj, index)
                 watching = self._by_type.get(kind)
                 if watching is None or obj is MISSING:
                     return []
@@ -535,7 +548,7 @@ class ContractEngine:
             self._state, self._alts = self._ambiguous, tuple(nexts)
         self._last_seq = index
         if kind in self._c.failure:
-            self._failed = True
+            self._fail(kind, obj, index)
         if obj is not MISSING:
             for invariant in self._by_type.get(kind, ()):
                 found.extend(invariant.feed(kind, obj, index, invalid))

@@ -134,10 +134,14 @@ class ContractRoles:
         return Failure(kind, code, message, index)
 
     def bind(
-        self, kind_of: Callable[[SSEEvent], str], parsed: Callable[[SSEEvent], object]
+        self,
+        kind_of: Callable[[SSEEvent], str],
+        parsed: Callable[[SSEEvent], object],
+        failed: Callable[[], tuple[str, object, int] | None],
     ) -> BoundRoles:
-        """The roles of one checker: ``kind_of`` and ``parsed`` say what it made of an event."""
-        return BoundRoles(self, kind_of, parsed)
+        """The roles of one checker: ``kind_of`` and ``parsed`` say what it made of an event,
+        ``failed`` which failure event it saw first (type, content, index), if any."""
+        return BoundRoles(self, kind_of, parsed, failed)
 
 
 def _code(value: object) -> str | None:
@@ -153,6 +157,7 @@ class BoundRoles:
 
     __slots__ = (
         "_content",
+        "_failed",
         "_failure",
         "_kind_of",
         "_parsed",
@@ -167,9 +172,10 @@ class BoundRoles:
         roles: ContractRoles,
         kind_of: Callable[[SSEEvent], str],
         parsed: Callable[[SSEEvent], object],
+        failed: Callable[[], tuple[str, object, int] | None],
     ) -> None:
         self.of = roles
-        self._kind_of, self._parsed = kind_of, parsed
+        self._kind_of, self._parsed, self._failed = kind_of, parsed, failed
         self._content, self._failure = roles.content, roles.failure
         self._terminal, self._restart = roles.terminal, roles.restart
         self._usage = roles.usage
@@ -203,6 +209,10 @@ class BoundRoles:
         if kind not in self._failure:
             return None
         return self.of.failure_of(kind, self._parsed(event), index)
+
+    def stream_failure(self) -> Failure | None:
+        seen = self._failed()
+        return None if seen is None else self.of.failure_of(*seen)
 
     def is_terminal(self, kind: str) -> bool:
         return kind in self._terminal

@@ -62,6 +62,13 @@ class Roles(Protocol):
         ``index`` is the event's index in the stream, kept in the :class:`Failure`."""
         ...
 
+    def stream_failure(self) -> Failure | None:
+        """The first failure among the events the checker has been fed so far, or None.
+
+        The checker notes it as it checks, so asking once, at the end, costs nothing per event.
+        """
+        ...
+
     def is_terminal(self, kind: str) -> bool:
         """Events of this type end a stream (its final event, or a failure that ends it)."""
         ...
@@ -91,6 +98,9 @@ class _NoRoles:
         return False
 
     def failure(self, event: SSEEvent, index: int = -1) -> Failure | None:
+        return None
+
+    def stream_failure(self) -> Failure | None:
         return None
 
     def is_terminal(self, kind: str) -> bool:

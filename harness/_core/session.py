@@ -317,13 +317,9 @@ class StreamSession:
         self.event_times_ms.append(t)
         data = event.data
         preview = shorten(data, _PREVIEW)
-        kind = self.checker.event_type(event)
-        entry = TranscriptEntry(self.events, kind, event.id, preview, t)
-        roles = self.roles
-        if self.first_content is None and roles.is_content(event):
+        entry = TranscriptEntry(self.events, self.checker.event_type(event), event.id, preview, t)
+        if self.first_content is None and self.roles.is_content(event):
             self.first_content = self.events
-        if self.failure is None and roles.is_failure(kind):
-            self.failure = roles.failure(event, self.events)
         if found:
             found = self._first_of_their_kind(found)
             entry.violations.extend(found)
@@ -402,6 +398,7 @@ class StreamSession:
         for v in found:
             self.add(v)
         self._count_repeats()
+        self.failure = self.roles.stream_failure()
         return CheckResult(
             target=self.target,
             contract=self.checker.name,

@@ -467,8 +467,6 @@ class _Stream:
             tokens = roles.output_tokens(ev)
             if tokens is not None:
                 r.reported_tokens = tokens
-            if r.failure is None and roles.is_failure(checker.event_type(ev)):
-                r.failure = roles.failure(ev, r.events - 1)
             if self.resuming is not None and self.resuming.tracker.ignored:
                 return "ignored"
             if stop_after is not None and r.events >= stop_after:
@@ -536,6 +534,7 @@ class _Stream:
         for v in end_of_stream(self.decoder, self.framing, self.checker, feed_tail, complete):
             r.add(v)
         complete = complete and not self.decoder.truncated
+        r.failure = self.roles.stream_failure()
         if complete and self.dropped_at is None and r.events >= 3 and r.ttfb_ms is not None:
             assert self.last_at is not None
             # From when the request was sent: in an open-loop run a late start is the load
