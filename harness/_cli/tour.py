@@ -42,7 +42,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from harness._core.errors import HarnessError, UsageError
-from harness._core.options import CheckOptions
+from harness._core.options import DEFAULT_FIRST_BYTE_TIMEOUT, CheckOptions
 from harness._core.resources import data_dir
 from harness._core.session import CheckResult
 from harness._core.text import shorten
@@ -392,9 +392,17 @@ def _wait_started(server: Any, thread: threading.Thread, timeout: float) -> None
 # -- check ------------------------------------------------------------------------------------
 
 
+#: The tour's bounds of one stream (check and load): generous for functions that take
+#: milliseconds, short enough that nothing can stall.
+_FIRST_BYTE_S: Final = DEFAULT_FIRST_BYTE_TIMEOUT
+_IDLE_S: Final = 10.0
+_TOTAL_S: Final = 20.0
+
+
 def _check_options() -> CheckOptions:
-    # Generous for functions that take milliseconds, short enough that nothing can stall.
-    return CheckOptions(first_byte_timeout=10.0, idle_timeout=10.0, total_timeout=20.0)
+    return CheckOptions(
+        first_byte_timeout=_FIRST_BYTE_S, idle_timeout=_IDLE_S, total_timeout=_TOTAL_S
+    )
 
 
 def run_check(url: str) -> CheckResult:
@@ -523,9 +531,9 @@ def run_load_step(url: str, o: DemoOptions, directory: Path) -> tuple[dict[str, 
         inputs=LOAD_INPUTS,
         reconnect_after=o.reconnect_after,
         report_dir=directory / "load",
-        first_byte_timeout=10.0,
-        idle_timeout=10.0,
-        total_timeout=20.0,
+        first_byte_timeout=_FIRST_BYTE_S,
+        idle_timeout=_IDLE_S,
+        total_timeout=_TOTAL_S,
     )
     return run_load(options, live=False)
 
