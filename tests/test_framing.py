@@ -239,3 +239,17 @@ def test_session_when_rule_broken_the_same_way_on_every_event_then_reported_once
     assert unknown[0].message.endswith("(10 more events like this)")
     assert result.transcript[0].violations == unknown
     assert all(not e.violations for e in result.transcript[1:])
+
+
+def test_transcript_when_json_escapes_non_ascii_then_shows_the_characters() -> None:
+    session = StreamSession("t", get_checker("prefab"), start=0.0)
+    body = (
+        b'data: {"type":"start","data":{}}\n\n'
+        b'data: {"type":"content","data":"\\u4f60\\u597d \\u0022q\\u0022"}\n\n'
+        b'data: {"type":"content","data":7,"note":"\\u4e2d"}\n\n'
+    )
+    session.feed_bytes(body, 0.0)
+    result = session.finish(1.0)
+    assert result.transcript[1].preview == '{"type":"content","data":"你好 \\u0022q\\u0022"}'
+    schema = next(v.message for v in result.violations if v.rule == "event.schema")
+    assert '"note"' in schema and "\\u" not in schema

@@ -20,7 +20,7 @@ from harness._core.redact import redact_text
 from harness._core.roles import Failure, Roles, roles_of
 from harness._core.rules import Severity, Violation, rule, strict, violation
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEEvent
-from harness._core.text import shorten
+from harness._core.text import readable_escapes, shorten
 from harness._core.thresholds import ThresholdResult
 
 __all__ = [
@@ -316,6 +316,8 @@ class StreamSession:
         t = (at - self.start) * 1000.0
         self.event_times_ms.append(t)
         data = event.data
+        if "\\u" in data and data[:1] in "{[":  # JSON that escaped non-ASCII: show the text
+            data = readable_escapes(data)
         preview = shorten(data, _PREVIEW)
         entry = TranscriptEntry(self.events, self.checker.event_type(event), event.id, preview, t)
         if self.first_content is None and self.roles.is_content(event):
