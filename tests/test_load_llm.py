@@ -164,3 +164,37 @@ def test_load_report_opens_with_the_metrics_table_and_the_error_tally(
     html = (out / "report.html").read_text()
     assert html.index("<h2>Metrics</h2>") < html.index("<h2>Plots</h2>")
     assert "<td>rate_limit_exceeded</td>" in html
+
+
+def test_load_rate_sweep_when_rates_listed_then_each_runs_and_the_sweep_is_reported(
+    stub: tuple[str, LLMStub], tmp_path: Path
+) -> None:
+    base, _ = stub
+    out = tmp_path / "sweep"
+    r = subprocess.run(
+        [*EXE, "load", f"{base}{CHAT}?first_ms=20&gap_ms=5&tokens=5", "--contract",
+         "openai-chat", "--arrival-rate", "5,20", "--run-time", "2s", "--slo",
+         "first_content_ms<1000", "--format", "json", "--report-dir", str(out)],
+        capture_output=True, text=True, timeout=90, cwd=tmp_path, stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    v = json.loads(r.stdout)
+    assert v["ok"] and v["run"]["scenario"] == "Sweep" and v["run"]["rates"] == [5, 20]
+    steps = v["sweep"]
+    assert [s["arrival_rate"] for s in steps] == [5, 20]
+    assert [s["requests"] for s in steps] == [10, 40]  # every arrival planned, each rate
+    for s in steps:
+        assert s["metrics"]["goodput"] == 1.0 and s["metrics"]["first_content_ms"]["count"]
+        assert (Path(s["report_dir"]) / "summary.json").exists()
+    md = (out / "summary.md").read_text()
+    assert "| offered /s | achieved /s |" in md and "| 20 |" in md
+    html = (out / "report.html").read_text()
+    assert html.count("<svg") == 2 and "against offered rate" in html
+    assert html.index("<h2>Rate sweep</h2>") < html.index("<svg")
+    import test_report_browser as browser
+
+    if browser.CHROMIUM is not None:  # the page in a real browser, when there is one
+        dom = browser.chromium("--dump-dom", (out / "report.html").as_uri(), tmp=tmp_path)
+        assert dom.stdout.count("<svg") == 2 and "Rate sweep" in dom.stdout
+        assert "Uncaught" not in dom.stderr

@@ -38,6 +38,15 @@ from harness._core.errors import UsageError
 __all__ = ["register"]
 
 
+def _rates(text: str) -> list[float]:
+    from harness._load._sweep import parse_rates
+
+    try:
+        return parse_rates(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "load",
@@ -61,9 +70,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--arrival-rate",
-        type=_positive_float,
+        type=_rates,
         metavar="R",
-        help="open loop: start R new streams per second whatever the target's speed",
+        help="open loop: start R new streams per second whatever the target's speed; a list "
+        "(1,2,4,8) sweeps the rates, each for --run-time, and reports where latency climbs",
     )
     p.add_argument(
         "--max-inflight",
@@ -141,7 +151,7 @@ def register(sub: Any) -> None:
 def _cmd_load(ns: argparse.Namespace) -> int:
     from harness._contracts.registry import get_checker
     from harness._core.thresholds import parse_threshold
-    from harness._load._runner import LoadInterrupted, LoadOptions, run_load
+    from harness._load._runner import LoadInterrupted, LoadOptions, run_load, run_sweep
 
     for text in ns.threshold:
         parse_threshold(text)  # a bad gate is a usage error before anything runs
@@ -169,7 +179,7 @@ def _cmd_load(ns: argparse.Namespace) -> int:
         users=ns.users,
         spawn_rate=ns.spawn_rate,
         run_time_s=ns.run_time,
-        arrival_rate=ns.arrival_rate,
+        arrival_rate=None if ns.arrival_rate is None else ns.arrival_rate[0],
         max_inflight=ns.max_inflight,
         processes=ns.processes,
         method=ns.method.upper() if ns.method else None,
@@ -194,8 +204,12 @@ def _cmd_load(ns: argparse.Namespace) -> int:
     )
     if ns.no_report and ns.report_dir is not None:
         raise UsageError("give either --report-dir or --no-report, not both")
+    sweep = ns.arrival_rate is not None and len(ns.arrival_rate) > 1
     try:
-        verdict, run_dir = run_load(options, live=sys.stderr.isatty())
+        if sweep:
+            verdict, run_dir = run_sweep(options, ns.arrival_rate, live=sys.stderr.isatty())
+        else:
+            verdict, run_dir = run_load(options, live=sys.stderr.isatty())
     except LoadInterrupted as e:
         _print(ns.format, {**e.verdict, "incomplete": True}, None if ns.no_report else e.run_dir)
         return EXIT_INTERRUPTED
@@ -204,10 +218,13 @@ def _cmd_load(ns: argparse.Namespace) -> int:
 
 
 def _print(fmt: str, verdict: dict[str, Any], run_dir: Path | None) -> None:
+    from harness._load._sweep import render_sweep
     from harness._load._verdict import render_table
 
     if fmt == "json":
         sys.stdout.write(json.dumps(verdict) + "\n")
+    elif "sweep" in verdict:
+        sys.stdout.write(render_sweep(verdict))
     else:
         sys.stdout.write(render_table(verdict))
         if verdict.get("incomplete"):

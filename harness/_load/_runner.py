@@ -18,6 +18,7 @@ would show them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -56,10 +58,18 @@ from ._dial import PROXY_ENV, dial, route_for
 from ._files import read_bodies, scrub_file, write_json
 from ._metrics import LoadMetrics
 from ._report import load_report
+from ._sweep import sweep_report, sweep_verdict
 from ._target import Target, parse_target
 from ._verdict import build_verdict, parse_slo
 
-__all__ = ["LoadInterrupted", "LoadOptions", "command_line", "parse_duration", "run_load"]
+__all__ = [
+    "LoadInterrupted",
+    "LoadOptions",
+    "command_line",
+    "parse_duration",
+    "run_load",
+    "run_sweep",
+]
 
 LOCUSTFILE: Final = Path(__file__).with_name("locustfile.py")
 #: What the Locust process reads instead of its command line, which ``ps`` shows: header
@@ -114,6 +124,8 @@ class LoadOptions:
     random: bool = False
     #: ``--strict``: a stream that broke a warning rule fails too.
     strict: bool = False
+    #: A rate sweep (``--arrival-rate 1,2,4``): every rate, for the command line it came from.
+    sweep: tuple[float, ...] = ()
 
 
 def parse_duration(text: str) -> float:
@@ -252,6 +264,45 @@ class LoadInterrupted(KeyboardInterrupt):
     def __init__(self, verdict: dict[str, Any], run_dir: Path) -> None:
         super().__init__("interrupted")
         self.verdict, self.run_dir = verdict, run_dir
+
+
+def run_sweep(o: LoadOptions, rates: Sequence[float], *, live: bool) -> tuple[dict[str, Any], Path]:
+    """A rate sweep: the open-loop run once per rate, each with its own report in
+    ``<run dir>/rate-<R>/``, then the sweep's verdict and report (table and plots against the
+    offered rate) in the run directory.  Ctrl-C stops the sweep after writing what was measured
+    (the sweep report marked incomplete) and raises :class:`LoadInterrupted`."""
+    o = dataclasses.replace(o, sweep=tuple(rates))
+    target = redact_url(o.url)
+    base = (
+        Path(tempfile.mkdtemp(prefix="stream-harness-sweep-"))
+        if o.no_report
+        else new_run_dir(o.report_dir, "sweep")
+    )
+    runs: list[tuple[float, dict[str, Any]]] = []
+    interrupted: LoadInterrupted | None = None
+    try:
+        for rate in rates:
+            one = dataclasses.replace(o, arrival_rate=rate, report_dir=base / f"rate-{rate:g}")
+            try:
+                verdict, _ = run_load(one, live=live)
+            except LoadInterrupted as e:
+                runs.append((rate, e.verdict))
+                interrupted = e
+                break
+            runs.append((rate, verdict))
+        verdict = sweep_verdict(runs, target)
+        verdict["run"]["report_dir"] = None if o.no_report else str(base)
+        if not o.no_report:
+            secrets = secret_values(o.headers, o.url)
+            report = sweep_report(verdict, command_line(o), secrets)
+            report.incomplete = interrupted is not None
+            write_report(report, base)
+    finally:
+        if o.no_report:
+            shutil.rmtree(base, ignore_errors=True)
+    if interrupted is not None:
+        raise LoadInterrupted(verdict, base)
+    return verdict, base
 
 
 def run_load(o: LoadOptions, *, live: bool) -> tuple[dict[str, Any], Path]:
@@ -422,7 +473,9 @@ def command_line(o: LoadOptions) -> str:
     scrubs them)."""
     default = LoadOptions(url=o.url)
     argv = ["stream-harness", "load", o.url]
-    if o.arrival_rate is not None:
+    if o.sweep:
+        argv += ["--arrival-rate", ",".join(f"{r:g}" for r in o.sweep)]
+    elif o.arrival_rate is not None:
         argv += ["--arrival-rate", f"{o.arrival_rate:g}"]
         if o.max_inflight != default.max_inflight:
             argv += ["--max-inflight", str(o.max_inflight)]
