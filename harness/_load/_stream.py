@@ -534,7 +534,6 @@ class _Stream:
         for v in end_of_stream(self.decoder, self.framing, self.checker, feed_tail, complete):
             r.add(v)
         complete = complete and not self.decoder.truncated
-        r.failure = self.roles.stream_failure()
         if complete and self.dropped_at is None and r.events >= 3 and r.ttfb_ms is not None:
             assert self.last_at is not None
             # From when the request was sent: in an open-loop run a late start is the load
@@ -603,4 +602,6 @@ def run_stream(
     except (OSError, ProtocolError) as e:
         s.result.error = _reason(e)
         s.result.stream_ms = (clock() - start) * 1000.0
+    # However it ended (finished, abandoned, cut off): the checker noted any failure it saw.
+    s.result.failure = s.roles.stream_failure()
     return s.result
