@@ -157,6 +157,19 @@ def test_check_when_pyproject_has_the_table_then_it_applies(tmp_path: Path) -> N
     assert checked_events(tmp_path) == 3  # the tool's own file wins
 
 
+def test_check_when_file_says_strict_then_a_warning_fails_unless_env_says_no(
+    tmp_path: Path,
+) -> None:
+    def code(**env: str) -> int:
+        args = ("check", str(DATA / "good.sse"), "--no-report", "--max-events", "2")
+        return run(tmp_path, *args, **env).returncode  # limit.max-events: a warning
+
+    assert code() == 0
+    (tmp_path / "stream-harness.toml").write_text("strict = true\n")
+    assert code() == 1
+    assert code(STREAM_HARNESS_STRICT="no") == 0
+
+
 @pytest.mark.parametrize(
     ("command", "args"),
     [

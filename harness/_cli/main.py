@@ -274,7 +274,9 @@ def add_strict_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--strict",
         action="store_true",
-        help="warnings fail too (exit 1), e.g. an error event without error_code",
+        default=None,  # not given: the configuration's (apply_config)
+        help="warnings fail too (exit 1), e.g. an error event without error_code "
+        f"({default('strict')})",
     )
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Setting",
+    "boolean",
     "duration",
     "load_config",
     "positive_float",
@@ -121,6 +122,19 @@ def positive_int(value: object) -> int:
     return number
 
 
+def boolean(value: object) -> bool:
+    """``true``/``false`` in TOML; ``1``/``0``, ``true``/``false``, ``yes``/``no`` in the
+    environment."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower() if isinstance(value, str) else None
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
 def text(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a non-empty string, got {value!r}")
@@ -187,6 +201,7 @@ SETTINGS: Final[Mapping[str, Setting]] = {
         Setting("total-timeout", DEFAULT_TOTAL_TIMEOUT, positive_float, _STREAMS),
         Setting("max-events", DEFAULT_MAX_EVENTS, positive_int, _CHECKS),
         Setting("max-event-bytes", DEFAULT_MAX_EVENT_BYTES, positive_int, _CHECKS),
+        Setting("strict", False, boolean, _CHECKS | _LOAD),
         Setting("max-retry-wait", DEFAULT_MAX_RETRY_WAIT, positive_float, frozenset({"check"})),
         Setting("examples", DEFAULT_EXAMPLES, positive_int, _PROPERTIES),
         Setting("seed", None, integer, _PROPERTIES),
