@@ -23,6 +23,7 @@ import jsonschema
 
 from harness import SSEDecoder
 from harness._contracts.registry import get_checker
+from harness._core.framing import NDJSONDecoder
 from harness._core.schemas import schema_validator
 
 CHUNK = 64 * 1024
@@ -183,8 +184,53 @@ def section_memory(_: int) -> list[tuple[str, str, str, str]]:
     ]
 
 
+NDJSON_LINE = (
+    b'{"model":"llama3.2","created_at":"2026-12-02T10:00:00Z",'
+    b'"message":{"role":"assistant","content":"tok"},"done":false}\n'
+)
+
+
+def ndjson_baseline(chunks: list[bytes]) -> int:
+    """The obvious way: the whole body, ``bytes.splitlines``, ``json.loads`` per line."""
+    n = 0
+    for line in b"".join(chunks).splitlines():
+        if line:
+            json.loads(line)
+            n += 1
+    return n
+
+
+def ndjson_ours(chunks: list[bytes]) -> int:
+    """Incremental, bounded, offsets and problems kept: what check and load run."""
+    d = NDJSONDecoder()
+    n = 0
+    for c in chunks:
+        n += len(d.feed(c))
+    return n + len(d.finish())
+
+
+def section_ndjson(repeat: int) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for name, end in (("LF", b"\n"), ("CRLF", b"\r\n")):
+        body = NDJSON_LINE.replace(b"\n", end) * N_EVENTS
+        chunks = [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+        ours, n1 = best(lambda c=chunks: ndjson_ours(c), repeat)
+        theirs, n2 = best(lambda c=chunks: ndjson_baseline(c), repeat)
+        assert n1 == n2 == N_EVENTS, (n1, n2)
+        rows.append(
+            (
+                f"decode NDJSON ({name})",
+                f"{ours / 1e6:.2f} M/s",
+                f"{theirs / 1e6:.2f} M/s",
+                f"{ours / theirs:.2f}x",
+            )
+        )
+    return rows
+
+
 SECTIONS: dict[str, Callable[[int], list[tuple[str, str, str, str]]]] = {
     "decoder": section_decoder,
+    "ndjson": section_ndjson,
     "check": section_check,
     "memory": section_memory,
     "contracts": lambda r: __import__("bench.contracts").contracts.section_contracts(r),
@@ -214,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         if i == 0:
             sys.stdout.write("  ".join("-" * w for w in widths) + "\n")
     sys.stdout.write(
-        "\npeers: decode = httpx-sse 0.4.3's decoder; check = httpx-sse + json.loads + "
+        "\npeers: decode = httpx-sse 0.4.3's decoder; decode NDJSON = bytes.splitlines + "
+        "json.loads on the whole body; check = httpx-sse + json.loads + "
         "jsonschema (Draft 2020-12) per event.\nEach figure is the best of --repeat runs, with the "
         "garbage collector paused while timing (as timeit does) for every contender alike.\n"
     )

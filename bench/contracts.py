@@ -21,8 +21,8 @@ from typing import Any
 import httpx_sse._decoders as peer
 import yaml
 
-from harness import SSEDecoder
 from harness._contracts.registry import get_checker, load_contract
+from harness._core.framing import framings_of, make_decoder
 
 __all__ = ["section_contracts"]
 
@@ -69,6 +69,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def _ndjson(events: list[tuple[str | None, Any]]) -> list[bytes]:
+    body = "".join(_dumps(data) + "\n" for _, data in events).encode()
+    return [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+
+
 def _sse(events: list[tuple[str | None, Any]]) -> list[bytes]:
     parts = []
     for i, (name, data) in enumerate(events):
@@ -99,6 +104,13 @@ def _streams(n: int) -> dict[str, tuple[list[tuple[str | None, Any]], object]]:
         "index": 0,
         "delta": {"type": "text_delta", "text": "tok"},
     }
+    ollama_chunk = {
+        "model": "llama3.2",
+        "created_at": "2026-12-02T10:00:00Z",
+        "message": {"role": "assistant", "content": "tok"},
+        "done": False,
+    }
+    ollama_counts = {"total_duration": 9, "eval_count": n, "eval_duration": 7}
     return {
         "openai-chat": (
             [(None, {**head, "choices": [choice]})] * n
@@ -145,6 +157,11 @@ def _streams(n: int) -> dict[str, tuple[list[tuple[str | None, Any]], object]]:
             None,
         ),
         "text": ([(None, "tok")] * n, None),
+        "ollama (NDJSON)": (
+            [(None, ollama_chunk)] * n
+            + [(None, {**ollama_chunk, "done": True, "done_reason": "stop", **ollama_counts})],
+            None,
+        ),
         "user contract (schemas only)": (
             [(None, {"kind": "queued", "job": "j1"})]
             + [(None, {"kind": "running", "job": "j1", "done": i, "of": n}) for i in range(n)]
@@ -170,12 +187,16 @@ def _best(fn: Callable[[], int], repeat: int) -> float:
 
 
 def _ours(contract: str, chunks: list[bytes], request: object) -> int:
-    decoder, checker, n = SSEDecoder(), get_checker(contract, request=request), 0
+    checker, n = get_checker(contract, request=request), 0
+    decoder = make_decoder(framings_of(checker)[0])
     for chunk in chunks:
         for event in decoder.feed(chunk):
             if checker.feed(event):
                 raise AssertionError(f"the {contract} benchmark stream must conform")
             n += 1
+    for event in decoder.finish():
+        checker.feed(event)
+        n += 1
     if checker.finish():
         raise AssertionError(f"the {contract} benchmark stream must conform")
     return n
@@ -195,7 +216,10 @@ def _naive(contract: str, chunks: list[bytes], kind_of: Callable[[str, Any], str
     """httpx-sse + json.loads + jsonschema with the event's type schema, per event."""
     compiled = load_contract(contract)
     n = 0
-    for name, data in _peer_events(chunks):
+    events = _peer_events(chunks)
+    if compiled.framings[0] == "ndjson":  # the obvious way: splitlines
+        events = (("message", line.decode()) for line in b"".join(chunks).splitlines() if line)
+    for name, data in events:
         value: Any = data
         if compiled.json and data != "[DONE]":
             value = json.loads(data)
@@ -224,10 +248,11 @@ def section_contracts(repeat: int) -> list[Row]:
         user = Path(folder) / "jobs.yaml"
         user.write_text(yaml.safe_dump(USER_CONTRACT, sort_keys=False), encoding="utf-8")
         for name, (events, request) in _streams(N_EVENTS).items():
-            contract = str(user) if name.startswith("user") else name
-            chunks = _sse(events)
+            contract = str(user) if name.startswith("user") else name.split()[0]
+            frame = _ndjson if "NDJSON" in name else _sse
+            chunks = frame(events)
             ours = _best(lambda c=contract, ch=chunks, r=request: _ours(c, ch, r), repeat)
-            small = _sse(events[: N_EVENTS // 10] + events[-3:])
+            small = frame(events[: N_EVENTS // 10] + events[-3:])
             kind_of = _kind_of(contract)
             theirs = _best(lambda c=contract, ch=small, k=kind_of: _naive(c, ch, k), repeat)
             goal = " (goal ≥ 50 k/s)" if name.startswith("user") else ""
