@@ -244,3 +244,17 @@ def test_pytest_plugin_when_file_has_unknown_key_then_usage_error(tmp_path: Path
     r = _pytest(tmp_path)
     assert r.returncode != 0
     assert "unknown key 'exampels' (did you mean 'examples'?)" in r.stdout + r.stderr
+
+
+def test_every_setting_is_a_flag_without_argparse_default_on_its_commands() -> None:
+    """A flag with an argparse default would always beat the file and the environment."""
+    import argparse
+
+    from harness._cli.main import _build_parser
+
+    sub = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for setting in SETTINGS.values():
+        for command in setting.commands - {"pytest"}:
+            actions = {a.dest: a for a in sub.choices[command]._actions}
+            assert setting.dest in actions, f"{command} has no --{setting.key}"
+            assert actions[setting.dest].default is None, f"{command} --{setting.key}"
