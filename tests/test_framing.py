@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness._contracts.registry import get_checker
+from harness._core.errors import UsageError
 from harness._core.framing import (
     NDJSON,
     SSE,
@@ -253,3 +255,57 @@ def test_transcript_when_json_escapes_non_ascii_then_shows_the_characters() -> N
     assert result.transcript[1].preview == '{"type":"content","data":"你好 \\u0022q\\u0022"}'
     schema = next(v.message for v in result.violations if v.rule == "event.schema")
     assert '"note"' in schema and "\\u" not in schema
+
+
+RAG_CONTRACT = """\
+version: 1
+name: rag
+summary: plain data tokens, with the retrieval result as JSON
+data: text
+type: {from: event}
+types:
+  retrieval_done:
+    data: json
+    schema: {type: object, required: [documents], properties: {documents: {type: array}}}
+  message:
+    summary: a token
+  error:
+    schema: {type: string, minLength: 1}
+order:
+  pattern: retrieval_done message* error?
+  failure: [error]
+"""
+
+
+@pytest.fixture
+def rag(tmp_path: Path) -> str:
+    path = tmp_path / "rag.yaml"
+    path.write_text(RAG_CONTRACT)
+    return str(path)
+
+
+def rag_rules(contract: str, body: bytes) -> list[str]:
+    session = StreamSession("t", get_checker(contract), start=0.0)
+    session.feed_bytes(body, 0.0)
+    return [v.rule for v in session.finish(1.0).violations]
+
+
+def test_mixed_contract_when_json_event_beside_text_tokens_then_each_read_its_way(rag: str) -> None:
+    good = b'event: retrieval_done\ndata: {"documents": [1]}\n\ndata: {not json\n\ndata: NaN\n\n'
+    assert rag_rules(rag, good) == []
+    bad = b'event: retrieval_done\ndata: {"docs": 1}\n\ndata: tok\n\n'
+    assert rag_rules(rag, bad) == ["event.schema"]
+    not_json = b"event: retrieval_done\ndata: documents\n\ndata: tok\n\n"
+    assert rag_rules(rag, not_json) == ["sse.data-not-json"]
+    failed = b"event: retrieval_done\ndata: NaN\n\nevent: error\ndata: boom\n\n"
+    assert rag_rules(rag, failed)[:1] == ["sse.data-not-json"]
+
+
+def test_mixed_contract_when_types_not_from_event_then_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "version: 1\nname: bad\ntype: {from: /type}\n"
+        "types:\n  a: {data: text}\n  b:\norder: {pattern: a b}\n"
+    )
+    with pytest.raises(UsageError, match=r"/types/a/data: a type may read its data differently"):
+        get_checker(str(path))

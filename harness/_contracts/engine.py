@@ -302,20 +302,23 @@ class ContractEngine:
         c, text = self._c, event.data
         if c.sentinel is not None and text == c.sentinel[0]:
             return self._accept(event, c.sentinel[1], text, index)
-        if c.json and ("NaN" in text or "Infinity" in text):
+        if c.json and c.type_from != "event" and ("NaN" in text or "Infinity" in text):
             return self._feed_slow(event, index)
         kind: str | None
         try:
             if c.type_from == "event":
                 kind = event.event
+                json_type = kind in c.json_types  # a mixed contract: per type
+                if json_type and ("NaN" in text or "Infinity" in text):
+                    return self._feed_slow(event, index)
                 check = c.fast_by_type.get(kind) if kind != self._sentinel_type else None
                 if check is None:
-                    if kind not in c.fast_by_type or c.json:
+                    if kind not in c.fast_by_type or json_type:
                         return self._feed_slow(event, index)
                     obj: Any = text  # a text type without a schema
                 else:
                     obj = check(text)
-                    if not c.json:
+                    if not json_type:
                         obj = text
             else:
                 kind, obj = self._guess_case(text)
@@ -395,7 +398,7 @@ class ContractEngine:
             kind = event.event
             if kind not in c.types or kind == sentinel_type:
                 return self._unknown(kind)
-            if not c.json:
+            if kind not in c.json_types:
                 return _Reading(kind, kind, text)
             obj, error = _loads(text)
             if error is not None:

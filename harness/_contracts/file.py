@@ -101,6 +101,8 @@ class Contract:
     headers: Mapping[str, str | bool] = field(default_factory=dict)
     #: Unknown event types are passed over with a warning (the protocol allows new ones).
     open: bool = False
+    #: The types whose data is JSON (all when ``json``, unless a type says ``data: text``).
+    json_types: frozenset[str] = frozenset()
 
     @property
     def type_name(self) -> str:
@@ -279,10 +281,31 @@ class _Compiler:
         if self.sentinel and self.sentinel[1] not in self.types:
             self.types.append(self.sentinel[1])
         self.json = doc.get("data", "json") == "json"
+        default = doc.get("data", "json")
+        #: Types whose data is JSON: all of them, none, or (a mixed contract) those that say so.
+        self.json_types = frozenset(
+            name
+            for name in self.types
+            if ((doc["types"].get(name) or {}).get("data") or default) == "json"
+        )
+        if self.sentinel:
+            self.json_types -= {self.sentinel[1]}
         self.registry = _base_registry()
 
     def contract(self) -> Contract:
         type_from, pointer, cases = self._type_source()
+        mixed = [
+            name
+            for name, spec in self.doc["types"].items()
+            if (spec or {}).get("data", self.doc.get("data", "json"))
+            != self.doc.get("data", "json")
+        ]
+        if mixed and type_from != "event":
+            raise ContractError(
+                f"/types/{_pointer_text([mixed[0]])[1:]}/data",
+                "a type may read its data differently from the contract only when types come "
+                "from the SSE event field ({from: event}): the type must be known first",
+            )
         slow, cores = self._schemas()
         order, failure = self._order()
         roles = compile_roles(
@@ -308,6 +331,7 @@ class _Compiler:
             summary=self.doc.get("summary", ""),
             source=self.label,
             json=self.json,
+            json_types=self.json_types,
             type_from=type_from,
             types=tuple(self.types),
             order=order,
@@ -486,7 +510,7 @@ class _Compiler:
         by_type: dict[str, FastPath | None] = {}
         for name in self.types:
             core = cores.get(name)
-            if not self.json:
+            if name not in self.json_types:
                 by_type[name] = None if core is None else SchemaValidator(core).validate_python
             elif type_from == "event":
                 by_type[name] = SchemaValidator(core or cs.any_schema()).validate_json
