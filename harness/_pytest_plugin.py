@@ -177,7 +177,7 @@ def stream_contract(pytestconfig: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def stream_options(pytestconfig: pytest.Config, stream_contract: str) -> CheckOptions:
-    from harness._cli.main import _header
+    from harness._cli.flags import _header
     from harness._core.options import CheckOptions
 
     values = settings(pytestconfig)

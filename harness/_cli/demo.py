@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from harness._cli.main import (
+from harness._cli.flags import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_VIOLATION,

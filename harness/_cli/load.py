@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness._cli.main import (
+from harness._cli.flags import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_VIOLATION,

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from harness._cli.main import (
+from harness._cli.flags import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_VIOLATION,

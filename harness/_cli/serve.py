@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness._cli.main import EXIT_OK, EXIT_VIOLATION, _positive_float, _positive_int
+from harness._cli.flags import EXIT_OK, EXIT_VIOLATION, _positive_float, _positive_int
 from harness._core.errors import UsageError
 
 __all__ = ["register"]
