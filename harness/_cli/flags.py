@@ -68,9 +68,11 @@ _positive_float = flag_type(positive_float)
 _positive_int = flag_type(positive_int)
 
 
-def default(key: str) -> str:
+def default(key: str, unit: str = "") -> str:
     """For help texts: a setting's default and how else to set it."""
-    return f"default: {SETTINGS[key].default}; or {key} in stream-harness.toml"
+    value = SETTINGS[key].default
+    shown = f"{value:g}" if isinstance(value, float) else str(value).lower()
+    return f"default: {shown}{unit}; or {key} in stream-harness.toml"
 
 
 def _header(text: str) -> tuple[str, str]:

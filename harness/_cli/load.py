@@ -66,7 +66,7 @@ def register(sub: Any) -> None:
         "--run-time",
         type=flag_type(duration),
         metavar="T",
-        help=f"30s, 2m, 1h30m ({default('run-time')} s)",
+        help=f"30s, 2m, 1h30m ({default('run-time', ' s')})",
     )
     p.add_argument(
         "--arrival-rate",
