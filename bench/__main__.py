@@ -241,6 +241,7 @@ SECTIONS: dict[str, Callable[[int], list[tuple[str, str, str, str]]]] = {
         "bench.load_capacity"
     ).load_capacity.section_load_capacity(r),
     "proptest": lambda r: __import__("bench.proptest").proptest.section_proptest(r),
+    "llm": lambda r: __import__("bench.llm_bench").llm_bench.section_llm(r),
 }
 
 

@@ -40,6 +40,7 @@ DIST_METRICS: Final = {
     "reconnect_ms": 1000,
     "server_delay_ms": 1000,
     "queue_ms": 1000,
+    "connect_ms": 1000,
 }
 PERCENTILES: Final = (50.0, 90.0, 95.0, 99.0)
 _HIGHEST: Final = 10**11

@@ -81,6 +81,7 @@ def load_report(
 
 #: The metrics table's rows, in order, and each one's unit.
 _UNITS: Final = {
+    "connect_ms": "ms",
     "ttfb_ms": "ms",
     "first_event_ms": "ms",
     "first_content_ms": "ms",

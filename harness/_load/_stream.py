@@ -135,6 +135,8 @@ class StreamResult:
 
     start: float
     queue_ms: float | None = None
+    #: The TCP connect (and, for https, the TLS handshake) of the first connection.
+    connect_ms: float | None = None
     ttfb_ms: float | None = None
     first_event_ms: float | None = None
     first_content_ms: float | None = None
@@ -311,6 +313,8 @@ class _Stream:
         self.spec, self.connect, self.clock, self.sink = spec, connect, clock, sink
         self.authority, self.path = authority, path
         self.result = StreamResult(start=start, strict=spec.strict)
+        #: Closed loop: times count from the request written (open loop: the intended start).
+        self.clock_at_send = True
         self.keep = keep
         if keep is not None:
             self.result.raw = []
@@ -335,12 +339,22 @@ class _Stream:
 
     def open(self, last_event_id: str | None) -> tuple[Conn, ResponseReader, bytes] | None:
         """Connect, send, read the head; the connection, reader and first body bytes."""
-        spec, clock = self.spec, self.clock
-        sent_at = clock()
-        deadline = min(sent_at + spec.first_byte_timeout, self.total_at)
-        conn = self.connect(max(deadline - sent_at, 0.001))
+        spec, clock, r = self.spec, self.clock, self.result
+        before = clock()
+        deadline = min(before + spec.first_byte_timeout, self.total_at)
+        conn = self.connect(max(deadline - before, 0.001))
+        request = spec.request_bytes(self.authority, self.path, last_event_id)
+        if last_event_id is None:
+            connected = clock()
+            r.connect_ms = (connected - before) * 1000.0
+            if self.clock_at_send:
+                # The clock starts as the request is written, as check's does: the connection
+                # is connect_ms, beside it; and what other streams of this process did while
+                # this one waited for its connection (a burst of a hundred starting at once
+                # is served one after another) is not the target's time.
+                r.start = connected
         try:
-            conn.send(spec.request_bytes(self.authority, self.path, last_event_id))
+            conn.send(request)
             reader = ResponseReader()
             body = b""
             while not reader.head_done:
@@ -594,6 +608,7 @@ def run_stream(
     s.result.start = start
     s.total_at = start + spec.total_timeout
     if intended_start is not None:
+        s.clock_at_send = False
         s.result.queue_ms = max(0.0, (now - intended_start) * 1000.0)
     try:
         s.run()
@@ -601,7 +616,7 @@ def run_stream(
         s.timed_out(e.rule_id)
     except (OSError, ProtocolError) as e:
         s.result.error = _reason(e)
-        s.result.stream_ms = (clock() - start) * 1000.0
+        s.result.stream_ms = (clock() - s.result.start) * 1000.0
     # However it ended (finished, abandoned, cut off): the checker noted any failure it saw.
     s.result.failure = s.roles.stream_failure()
     return s.result

@@ -54,6 +54,7 @@ LAG_SHARE: Final = 0.01
 ARRIVAL_SHARE: Final = 0.95
 
 _TABLE: Final = (
+    "connect_ms",
     "ttfb_ms",
     "first_event_ms",
     "first_content_ms",

@@ -515,6 +515,7 @@ _PER_STREAM = (
     "stream_ms",
     "reconnect_ms",
     "queue_ms",
+    "connect_ms",
 )
 
 
