@@ -258,3 +258,20 @@ def test_every_setting_is_a_flag_without_argparse_default_on_its_commands() -> N
             actions = {a.dest: a for a in sub.choices[command]._actions}
             assert setting.dest in actions, f"{command} has no --{setting.key}"
             assert actions[setting.dest].default is None, f"{command} --{setting.key}"
+
+
+def test_every_stream_harness_variable_the_code_names_is_a_setting_or_reserved() -> None:
+    """An internal variable (the load runner's hand-over to Locust) missing from ENV_RESERVED
+    would be an "unknown environment variable" error in the process that inherits it."""
+    import re
+
+    from harness._core.config import ENV_RESERVED
+
+    root = Path(__file__).parent.parent / "harness"
+    named = {
+        m
+        for path in root.rglob("*.py")
+        for m in re.findall(r"\bSTREAM_HARNESS_[A-Z][A-Z_]*\b", path.read_text(encoding="utf-8"))
+    }
+    known = {s.env for s in SETTINGS.values()} | ENV_RESERVED
+    assert named - known == set()
