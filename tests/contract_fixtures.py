@@ -176,7 +176,8 @@ def anthropic_stream(blocks: Iterable[list[str]] = (["Hel", "lo"], ["!"])) -> li
 
 
 class FakeLLMApp:
-    """Serves registered bytes at the OpenAI and Anthropic streaming endpoints, by ``model``."""
+    """Serves registered bytes at the OpenAI (chat, Responses) and Anthropic streaming endpoints,
+    by ``model``."""
 
     def __init__(self) -> None:
         self.streams: dict[str, bytes] = {}
@@ -187,6 +188,7 @@ class FakeLLMApp:
             routes=[
                 Route("/v1/chat/completions", self._serve, methods=["POST"]),
                 Route("/v1/messages", self._serve, methods=["POST"]),
+                Route("/v1/responses", self._serve, methods=["POST"]),
             ]
         )
 

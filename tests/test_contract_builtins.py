@@ -40,6 +40,7 @@ def test_contract_names_when_listed_then_every_dialect_is_built_in() -> None:
         "llm-debug",
         "ollama",
         "openai-chat",
+        "openai-responses",
         "prefab",
         "text",
     ]

@@ -521,8 +521,10 @@ def _build_sum(p: _Params) -> InvariantSpec:
 
 
 class _Sequential:
-    def __init__(self, pointer: Pointer, start: int, advance: frozenset[str]) -> None:
-        self.pointer, self.start, self.advance = pointer, start, advance
+    def __init__(
+        self, pointer: Pointer, start: int, advance: frozenset[str], gaps: bool = False
+    ) -> None:
+        self.pointer, self.start, self.advance, self.gaps = pointer, start, advance, gaps
         self.field = pointer_name(pointer)
         self.current: int | None = None  # the number of the last advance (None: none yet)
 
@@ -533,7 +535,10 @@ class _Sequential:
         whole = _number(value)
         if kind in self.advance or not self.advance:
             expected = self.start if self.current is None else self.current + 1
-            message = field_sequential(self.field, value, expected, None)
+            if self.gaps and isinstance(whole, int) and whole >= expected:
+                message = None  # gaps allowed: it only has to count up
+            else:
+                message = field_sequential(self.field, value, expected, None, self.gaps)
         elif self.current is None:
             message = None  # an event of a numbered thing that never began: seq.order's
         else:
@@ -554,8 +559,11 @@ def _build_sequential(p: _Params) -> InvariantSpec:
     pointer = p.pointer("pointer")
     start = p.integer("start", 0)
     advance = p.types("advance") or frozenset()
+    gaps = p.flag("gaps", False)
     assert pointer is not None
-    return InvariantSpec("sequential", types, lambda _: _Sequential(pointer, start, advance))
+    if gaps and advance:
+        raise ContractError(f"{p.where}/gaps", "gaps: true applies to a plain count, not advance")
+    return InvariantSpec("sequential", types, lambda _: _Sequential(pointer, start, advance, gaps))
 
 
 # -- requested ------------------------------------------------------------------------------

@@ -353,15 +353,23 @@ def field_sum(total: tuple[str, Number], parts: Sequence[tuple[str, Number]]) ->
 
 @rule("field.sequential", Severity.ERROR, "A number across events did not count up by one.")
 def field_sequential(
-    field: str, value: object, expected: int, within: Sequence[str] | None
+    field: str,
+    value: object,
+    expected: int,
+    within: Sequence[str] | None,
+    increasing: bool = False,
 ) -> str | None:
     """A field declared sequential numbers things 0, 1, 2, ... in the order they begin, and
     the events inside one of them repeat its number: Anthropic content blocks are indexed in
     the order their ``content_block_start`` events come, and each block's deltas and stop
     carry the index of the block that is open.  Clients store blocks by this index, so a gap,
-    a repeat or a stray number leaves a hole in the message or writes into the wrong block."""
+    a repeat or a stray number leaves a hole in the message or writes into the wrong block.
+    With ``gaps: true`` the numbers need only increase (OpenAI's ``sequence_number`` counts
+    events of types a contract may not know)."""
     if _same(value, expected):
         return None
+    if increasing:
+        return f"{field} is {show(value)} where {expected} or more was expected (it counts up)"
     if within is None:
         return f"{field} is {show(value)} where {expected} was expected (they count up by one)"
     opened = " or ".join(within)
