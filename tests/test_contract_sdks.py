@@ -158,6 +158,21 @@ def _mutate_chunk(i: int, change: Callable[[dict[str, Any]], Any]) -> list[Any]:
     return events
 
 
+def _call(index: int, call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    """The first fragment of a tool call: its id and name, and the start of its arguments."""
+    return {
+        "index": index,
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+
+
+def _args(index: int, arguments: str) -> dict[str, Any]:
+    """A later fragment of a tool call: more of its arguments."""
+    return {"index": index, "function": {"arguments": arguments}}
+
+
 OPENAI_CASES: dict[str, tuple[list[Any], bool]] = {
     # name: (events, include_usage asked)
     "conforming": (openai_stream(), False),
@@ -183,6 +198,45 @@ OPENAI_CASES: dict[str, tuple[list[Any], bool]] = {
                 }
             ),
             openai_chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
+            openai_chunk({}, "tool_calls"),
+            DONE,
+        ],
+        False,
+    ),
+    "conforming-two-tool-calls": (
+        [
+            openai_chunk({"role": "assistant", "content": None}),
+            openai_chunk({"tool_calls": [_call(0, "c1", "get_weather", "")]}),
+            openai_chunk({"tool_calls": [_args(0, '{"city": ')]}),
+            openai_chunk({"tool_calls": [_args(0, '"Paris"}'), _call(1, "c2", "get_time", "")]}),
+            openai_chunk({"tool_calls": [_args(1, "{}")]}),
+            openai_chunk({}, "tool_calls"),
+            DONE,
+        ],
+        False,
+    ),
+    "tool-call-name-repeated": (
+        [
+            openai_chunk({"role": "assistant", "tool_calls": [_call(0, "c1", "f", "{")]}),
+            openai_chunk(
+                {"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": "}"}}]}
+            ),
+            openai_chunk({}, "tool_calls"),
+            DONE,
+        ],
+        False,
+    ),
+    "tool-call-first-without-id": (
+        [
+            openai_chunk({"role": "assistant", "tool_calls": [_args(0, "{}")]}),
+            openai_chunk({}, "tool_calls"),
+            DONE,
+        ],
+        False,
+    ),
+    "tool-call-arguments-not-json": (
+        [
+            openai_chunk({"role": "assistant", "tool_calls": [_call(0, "c1", "f", '{"a": ')]}),
             openai_chunk({}, "tool_calls"),
             DONE,
         ],
@@ -230,6 +284,38 @@ def test_openai_sdk_when_stream_served_then_sdk_and_contract_agree(llm: Served, 
     request = {"model": "m", "stream": True, **(ASKED if usage else {})}
     accepted = agree("openai-chat", body, outcome, server_error, openai.APIError, request)
     assert accepted == name.startswith(("conforming", "server-error")), name
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("tool-call-name-repeated", "fragment.first"),
+        ("tool-call-first-without-id", "fragment.first"),
+        ("tool-call-arguments-not-json", "fragment.json"),
+    ],
+)
+def test_openai_contract_when_tool_call_fragments_broken_then_their_rule(
+    name: str, rule: str
+) -> None:
+    events, _ = OPENAI_CASES[name]
+    assert {v.rule for v in check_bytes("openai-chat", sse(events)).violations} == {rule}
+
+
+def test_openai_sdk_when_tool_calls_stream_then_reads_what_the_contract_joined(llm: Served) -> None:
+    url, app = llm
+    model = app.register(sse(OPENAI_CASES["conforming-two-tool-calls"][0]))
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0, timeout=10)
+    try:
+        with client.chat.completions.stream(model=model, messages=MESSAGES) as stream:
+            for _ in stream:
+                pass
+            calls = stream.get_final_completion().choices[0].message.tool_calls or []
+    finally:
+        client.close()
+    assert [(c.id, c.function.name, json.loads(c.function.arguments)) for c in calls] == [
+        ("c1", "get_weather", {"city": "Paris"}),
+        ("c2", "get_time", {}),
+    ]
 
 
 def test_openai_sdk_rejects_what_the_contract_flags_as_malformed(llm: Served) -> None:

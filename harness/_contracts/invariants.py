@@ -22,6 +22,7 @@ file's JSON pointer) and returns an :class:`InvariantSpec`; the engine makes one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -43,6 +44,8 @@ from harness._contracts.rules import (
     field_once_per_key,
     field_sequential,
     field_sum,
+    fragment_first,
+    fragment_json,
     one_of,
     progress_current_le_total,
     progress_monotonic,
@@ -663,6 +666,119 @@ def _build_plugin(name: str, p: _Params) -> InvariantSpec:
     return InvariantSpec(name, types, lambda _: _Plugin(name, factory(dict(params))))
 
 
+# -- fragments ------------------------------------------------------------------------------
+
+#: Bytes of joined fragments kept per item (beyond, the JSON check is skipped: memory stays flat).
+_MAX_JOINED = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _FragmentSpec:
+    items: Pointer  # the array of items (choices), each with its key
+    key: Pointer
+    fragments: Pointer  # within an item: the array of fragments
+    fragment_key: Pointer
+    first: tuple[Pointer, ...]  # within a fragment: only in the first of its key, and there
+    join: Pointer | None  # within a fragment: string pieces, concatenated
+    finish: Pointer | None  # within an item: its finish value ...
+    finish_json: frozenset[str]  # ... which, when one of these, makes the joined text JSON
+    name: str  # what a fragment belongs to, for messages ("tool call")
+    item_name: str  # "choice"
+
+
+class _Fragments:
+    """Fragments keyed by index inside keyed items, as OpenAI streams tool calls."""
+
+    def __init__(self, spec: _FragmentSpec) -> None:
+        self.spec = spec
+        self.pieces: dict[tuple[str, str], list[str]] = {}
+        self.sizes: dict[tuple[str, str], int] = {}
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        s = self.spec
+        items = resolve(event, s.items)
+        if not isinstance(items, list) or invalid:
+            return []
+        found: list[Violation] = []
+        for item in items:
+            item_key = resolve(item, s.key)
+            fragments = resolve(item, s.fragments)
+            if isinstance(fragments, list):
+                for fragment in fragments:
+                    found += self._fragment(show(item_key), fragment, index)
+            if s.finish is not None and resolve(item, s.finish) in s.finish_json:
+                found += self._finished(show(item_key), index)
+        return found
+
+    def _what(self, item: str, frag: str) -> str:
+        return f"{self.spec.name} {frag} of {self.spec.item_name} {item}"
+
+    def _fragment(self, item: str, fragment: object, index: int) -> list[Violation]:
+        s = self.spec
+        frag = show(resolve(fragment, s.fragment_key))
+        key = (item, frag)
+        first = key not in self.pieces
+        pieces = self.pieces.setdefault(key, [])
+        found = []
+        for pointer in s.first:
+            value = resolve(fragment, pointer)
+            present = value is not MISSING and value is not None
+            if present != first:
+                message = fragment_first(self._what(item, frag), pointer_name(pointer), first)
+                found.append(violation("fragment.first", message, index))
+        if s.join is not None:
+            piece = resolve(fragment, s.join)
+            size = self.sizes.get(key, 0)
+            if isinstance(piece, str) and size <= _MAX_JOINED:
+                pieces.append(piece)
+                self.sizes[key] = size + len(piece)
+        return found
+
+    def _finished(self, item: str, index: int) -> list[Violation]:
+        s = self.spec
+        found = []
+        for (owner, frag), pieces in self.pieces.items():
+            if owner != item or s.join is None or self.sizes.get((owner, frag), 0) > _MAX_JOINED:
+                continue
+            text = "".join(pieces)
+            try:
+                json.loads(text)
+            except ValueError as e:
+                error = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
+                message = fragment_json(self._what(item, frag), pointer_name(s.join), text, error)
+                found.append(violation("fragment.json", message, index))
+        return found
+
+    def finish(self) -> list[Violation]:
+        return []
+
+
+def _build_fragments(p: _Params) -> InvariantSpec:
+    types = p.types()
+    items, key = p.pointer("items"), p.pointer("key")
+    fragments, fragment_key = p.pointer("fragments"), p.pointer("fragment_key")
+    assert items is not None and key is not None
+    assert fragments is not None and fragment_key is not None
+    first = tuple(p.pointers("first")) if "first" in p.raw else ()
+    join, finish = p.pointer("join", required=False), p.pointer("finish", required=False)
+    raw_json = p._get("finish_json", False) or []
+    if not isinstance(raw_json, list) or not all(isinstance(v, str) for v in raw_json):
+        raise ContractError(f"{p.where}/finish_json", "expected a list of strings")
+    spec = _FragmentSpec(
+        items,
+        key,
+        fragments,
+        fragment_key,
+        first,
+        join,
+        finish,
+        frozenset(raw_json),
+        p.text("name", "fragment"),
+        p.text("item_name", "item"),
+    )
+    return InvariantSpec("fragments", types, lambda _: _Fragments(spec))
+
+
 # -- dispatch -------------------------------------------------------------------------------
 
 BUILT_IN: Final[Mapping[str, Callable[[_Params], InvariantSpec]]] = {
@@ -673,6 +789,7 @@ BUILT_IN: Final[Mapping[str, Callable[[_Params], InvariantSpec]]] = {
     "sum": _build_sum,
     "sequential": _build_sequential,
     "requested": _build_requested,
+    "fragments": _build_fragments,
 }
 
 

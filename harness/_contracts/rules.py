@@ -351,6 +351,31 @@ def field_sum(total: tuple[str, Number], parts: Sequence[tuple[str, Number]]) ->
     return f"{name} is {show(value)}, but {added} is {show(expected)}"
 
 
+@rule(
+    "fragment.first",
+    Severity.ERROR,
+    "A streamed fragment's identifying fields were missing from its first piece or repeated.",
+)
+def fragment_first(what: str, field: str, first: bool) -> str:
+    """Some things stream in fragments keyed by an index, and only the first fragment says
+    what the thing is: an OpenAI tool call's ``id`` and ``function.name`` come in the first
+    fragment of that ``index`` and never again (the SDK and every client accumulate by index,
+    taking the name from the first and concatenating the arguments).  A first fragment
+    without them leaves the call unnamed; a later fragment that sends them again makes a client
+    that concatenates (``name += fragment.name``) call a function that does not exist."""
+    if first:
+        return f"the first fragment of {what} has no {field}"
+    return f"a later fragment of {what} repeats {field} (only the first fragment carries it)"
+
+
+@rule("fragment.json", Severity.ERROR, "Streamed fragments, joined, were not the JSON expected.")
+def fragment_json(what: str, field: str, text: str, error: str) -> str:
+    """When the item finished the way that says its fragments are complete (an OpenAI choice
+    with ``finish_reason: tool_calls``), the joined pieces must parse as JSON: the arguments
+    of a tool call are what the client passes to ``json.loads`` before calling the tool."""
+    return f"the {field} of {what}, joined, is not JSON ({error}): {show(text)}"
+
+
 @rule("field.sequential", Severity.ERROR, "A number across events did not count up by one.")
 def field_sequential(
     field: str,
