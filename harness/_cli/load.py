@@ -88,6 +88,24 @@ def register(sub: Any) -> None:
         metavar="N",
         help=f"Locust worker processes ({default('processes')})",
     )
+    p.add_argument(
+        "--master",
+        action="store_true",
+        help="run as the master of workers on other machines (stream-harness worker); "
+        "it writes the verdict and the report",
+    )
+    p.add_argument(
+        "--expect-workers", type=_positive_int, metavar="N", help="--master: wait for N workers"
+    )
+    p.add_argument(
+        "--master-bind-host",
+        default="*",
+        metavar="HOST",
+        help="--master: the interface workers connect to (default: all)",
+    )
+    p.add_argument(
+        "--master-port", type=_positive_int, default=5557, metavar="PORT", help="default 5557"
+    )
     p.add_argument("--inputs", metavar="JSON", help='POSTed as {"inputs": …}; @file reads a file')
     p.add_argument("--body", metavar="JSON", help="raw JSON request body (instead of --inputs)")
     p.add_argument(
@@ -198,10 +216,19 @@ def _cmd_load(ns: argparse.Namespace) -> int:
         network=network(ns),
         no_report=ns.no_report,
         slos=tuple(ns.slo),
+        expect_workers=ns.expect_workers if ns.master else None,
+        master_bind_host=ns.master_bind_host,
+        master_port=ns.master_port,
         bodies=ns.bodies,
         random=ns.random,
         strict=ns.strict,
     )
+    if ns.master and ns.expect_workers is None:
+        raise UsageError("--master needs --expect-workers N (how many workers to wait for)")
+    if ns.expect_workers is not None and not ns.master:
+        raise UsageError("--expect-workers applies to --master")
+    if ns.master and (ns.processes or 1) > 1:
+        raise UsageError("--master runs no users itself: give --processes to each worker")
     if ns.no_report and ns.report_dir is not None:
         raise UsageError("give either --report-dir or --no-report, not both")
     sweep = ns.arrival_rate is not None and len(ns.arrival_rate) > 1

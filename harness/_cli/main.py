@@ -119,9 +119,9 @@ def _command_modules() -> list[Any]:
     """The modules that each add one subcommand with ``register(sub)``, which calls
     ``sub.add_parser(...)`` and ``set_defaults(run=fn)`` with ``fn(ns) -> int``.  Registered
     explicitly (imported here, not at module top: they use this module's shared flags)."""
-    from harness._cli import contracts, demo, load, manifest, serve
+    from harness._cli import contracts, demo, load, manifest, serve, worker
 
-    return [contracts, demo, load, manifest, serve]
+    return [contracts, demo, load, manifest, serve, worker]
 
 
 def _options(ns: argparse.Namespace) -> CheckOptions:

@@ -80,6 +80,8 @@ PATH_ENV: Final = "STREAM_HARNESS_PATH"
 DATA_FILE: Final = "load-data.json"
 #: Beyond --run-time: start-up, stopping, writing reports.  Then the run is killed.
 _GRACE_S: Final = 90.0
+#: How long a master waits for its --expect-workers to connect.
+_WORKERS_WAIT_S: Final = 60.0
 #: Locust's own --run-time, beyond ours: it should never be the one that ends a run.
 _BACKSTOP_S: Final = 10
 #: After Ctrl-C: how long Locust may take to stop and write what it measured.
@@ -126,6 +128,10 @@ class LoadOptions:
     strict: bool = False
     #: A rate sweep (``--arrival-rate 1,2,4``): every rate, for the command line it came from.
     sweep: tuple[float, ...] = ()
+    #: ``--master --expect-workers N``: workers on other machines (``stream-harness worker``).
+    expect_workers: int | None = None
+    master_bind_host: str = "*"
+    master_port: int = 5557
 
 
 def parse_duration(text: str) -> float:
@@ -156,19 +162,24 @@ def locust_argv(o: LoadOptions, run_dir: Path) -> list[str]:
     if scenario == "Arrivals":
         assert o.arrival_rate is not None
         # One scheduler per process, each starting its share of the arrivals.
-        users = spawn = max(1, o.processes)
+        users = spawn = max(1, o.expect_workers or o.processes)
         argv += ["--sse-arrival-rate", f"{o.arrival_rate / users:g}"]
         argv += ["--sse-max-inflight", str(max(1, o.max_inflight // users))]
     # The path goes in the environment (PATH_ENV): its query may hold a token.
     argv += ["--host", origin, "-u", str(users), "-r", f"{spawn:g}"]
     # Our own timer ends the run to the millisecond from the test's start (--sse-run-time);
     # Locust's -t (whole seconds, counted from its own start-up) is only a backstop.
-    argv += ["--sse-run-time", f"{o.run_time_s:g}", "--sse-processes", str(o.processes)]
+    argv += ["--sse-run-time", f"{o.run_time_s:g}"]
+    argv += ["--sse-processes", str(o.expect_workers or o.processes)]
     argv += ["-t", f"{math.ceil(o.run_time_s) + _BACKSTOP_S}s", "--stop-timeout", "0"]
     argv += ["--csv", str(run_dir / "locust"), "--html", str(run_dir / "locust.html")]
     argv += ["--sse-report", str(run_dir / "verdict.json"), "--sse-contract", o.contract]
     argv += ["--sse-report-data", str(run_dir / DATA_FILE)]
-    if o.processes > 1:
+    if o.expect_workers is not None:
+        argv += ["--master", "--expect-workers", str(o.expect_workers)]
+        argv += ["--expect-workers-max-wait", f"{_WORKERS_WAIT_S:g}", "--sse-share-env"]
+        argv += ["--master-bind-host", o.master_bind_host, "--master-bind-port", str(o.master_port)]
+    elif o.processes > 1:
         # A free loopback port for master and workers, not Locust's fixed 5557: two runs on
         # one machine (two CI jobs, two engineers) must not collide.
         port = str(_free_port())
@@ -406,7 +417,8 @@ def _run_locust(
         relay.start()
         stopped_by: BaseException | None = None
         try:
-            code = proc.wait(timeout=o.run_time_s + _GRACE_S)
+            wait = o.run_time_s + _GRACE_S + (_WORKERS_WAIT_S if o.expect_workers else 0.0)
+            code = proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             _kill(proc)
             relay.join(_RELAY_S)
@@ -484,12 +496,14 @@ def command_line(o: LoadOptions) -> str:
         if o.spawn_rate is not None:
             argv += ["--spawn-rate", f"{o.spawn_rate:g}"]
     argv += ["--run-time", f"{o.run_time_s:g}s"]
-    if o.processes > 1:
-        # A free loopback port for master and workers, not Locust's fixed 5557: two runs on
-        # one machine (two CI jobs, two engineers) must not collide.
-        port = str(_free_port())
-        argv += ["--processes", str(o.processes), "--master-bind-host", "127.0.0.1"]
-        argv += ["--master-bind-port", port, "--master-port", port]
+    if o.expect_workers is not None:
+        argv += ["--master", "--expect-workers", str(o.expect_workers)]
+        if o.master_bind_host != default.master_bind_host:
+            argv += ["--master-bind-host", o.master_bind_host]
+        if o.master_port != default.master_port:
+            argv += ["--master-port", str(o.master_port)]
+    elif o.processes > 1:
+        argv += ["--processes", str(o.processes)]
     if o.method:
         argv += ["--method", o.method]
     if o.inputs is not None:

@@ -183,6 +183,11 @@ def _options(parser: Any) -> None:
         metavar="FILE",
         help="write the data of stream-harness's report (series, sampled streams) as JSON",
     )
+    # `stream-harness load --master`: hand the path and headers (kept off the command line) to
+    # the workers through Locust's own options, which it sends to every worker.
+    g.add_argument(
+        "--sse-share-env", action="store_true", help=argparse.SUPPRESS, include_in_web_ui=False
+    )
     # For bench/load_accuracy.py: per-stream arrival stamps to FILE.<pid>.json, a sid per stream.
     g.add_argument("--sse-trace", default=None, help=argparse.SUPPRESS, include_in_web_ui=False)
 
@@ -621,6 +626,19 @@ def _monitor() -> None:
             m.cpu_max = max(m.cpu_max, proc.cpu_percent(None))
 
 
+def _on_init(environment: Environment, **_: Any) -> None:
+    """A master for workers on other machines: they cannot read this process's environment, so
+    the path and headers it was given there go into the options Locust sends them."""
+    o = environment.parsed_options
+    if o is None or not getattr(o, "sse_share_env", False):
+        return
+    if not getattr(o, "sse_path", None) and os.environ.get(PATH_ENV):
+        o.sse_path = os.environ[PATH_ENV]
+    given = json.loads(os.environ.get(HEADERS_ENV, "[]"))
+    if given:
+        o.sse_header = [*(getattr(o, "sse_header", None) or []), *(f"{k}: {v}" for k, v in given)]
+
+
 def _on_test_start(environment: Environment, **_: Any) -> None:
     _P.metrics = LoadMetrics()  # read through _P every time: never keep a reference to it
     _P.report = ReportData()
@@ -775,6 +793,7 @@ def _listen(hook: Any, fn: Callable[..., Any]) -> None:
 # Listeners are added once, when a locustfile imports this module.
 # (Locust's EventHook.add_listener carries no annotations, hence the casts.)
 _listen(events.init_command_line_parser, _options)
+_listen(events.init, _on_init)
 _listen(events.test_start, _on_test_start)
 _listen(events.test_stop, _on_test_stop)
 _listen(events.report_to_master, _on_report_to_master)
