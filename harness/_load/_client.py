@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket as _stdsocket
+import ssl
 import struct
 import time
 from typing import Final
@@ -81,43 +82,102 @@ def _is_ip(host: str) -> bool:
 
 
 class Connection:
-    """A connected (TLS-wrapped for https) socket; ``recv`` honours a timeout in seconds.
+    r"""A connected (TLS-wrapped for https) socket; ``recv`` honours a timeout in seconds.
 
-    On plain TCP (Linux) the kernel stamps each read with the time its bytes reached the socket
+    On Linux the kernel stamps each read with the time its bytes reached the socket
     (``SO_TIMESTAMPNS``), and :attr:`arrived` gives it on the monotonic clock.  That is what
     keeps timing honest when many streams' bytes land at once: the process reads the sockets
     one after another, and without the kernel's stamp the last would be stamped when it got
-    its turn rather than when its bytes arrived.
+    its turn rather than when its bytes arrived.  Over TLS too: the TLS is done in memory
+    (``ssl.SSLObject`` over ``MemoryBIO``\ s) on bytes read with ``recvmsg``, so each decrypted
+    read carries the stamp of the socket read that brought its record.
     """
 
     def __init__(self, target: Target, connect_timeout: float, route: Route | None = None) -> None:
         # (The standard socket and ssl modules are gevent's here: Locust patched them.)
         if route is None:
             route = _default_route(target)
-        sock = dial(target, route, connect_timeout, address=_address)
-        self.kernel_stamps = False
-        if not target.tls:  # (no recvmsg on TLS: stamped on return from recv)
-            try:
-                sock.setsockopt(_stdsocket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-                self.kernel_stamps = True
-            except OSError:
-                pass  # not Linux: stamp on return from recv
+        sock = dial(target, route, connect_timeout, address=_address, wrap=False)
         self.sock = sock
         #: When the bytes of the last ``recv`` arrived (monotonic clock), or None if unknown.
         self.arrived: float | None = None
+        self.kernel_stamps = False
+        try:
+            sock.setsockopt(_stdsocket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            self.kernel_stamps = True
+        except OSError:
+            pass  # not Linux: stamp on return from recv
+        self.tls: ssl.SSLObject | None = None
+        self._in: ssl.MemoryBIO | None = None
+        self._out: ssl.MemoryBIO | None = None
+        if route.context is not None:
+            try:
+                self._handshake(route.context, target.host, connect_timeout)
+            except BaseException:
+                sock.close()
+                raise
 
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
+    def _handshake(self, context: ssl.SSLContext, host: str, timeout: float) -> None:
+        incoming = self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, self._out, server_hostname=host)
+        self.sock.settimeout(timeout)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                data = self._read_raw()
+                if not data:
+                    raise ConnectionResetError(
+                        "the server closed the connection during the TLS handshake"
+                    ) from None
+                incoming.write(data)
+        self._flush()
+        self.tls = tls
 
-    def recv(self, timeout: float) -> bytes:
-        """What has arrived (b"" at EOF); raises ``TimeoutError`` after ``timeout`` seconds."""
-        self.sock.settimeout(max(timeout, 0.001))
+    def _flush(self) -> None:
+        assert self._out is not None
+        pending = self._out.read()
+        if pending:
+            self.sock.sendall(pending)
+
+    def _read_raw(self) -> bytes:
         if not self.kernel_stamps:
             data: bytes = self.sock.recv(RECV_BYTES)
             return data
         data, ancillary, _flags, _addr = self.sock.recvmsg(RECV_BYTES, _ANCILLARY)
         self.arrived = _kernel_arrival(ancillary)
         return data
+
+    def send(self, data: bytes) -> None:
+        if self.tls is None:
+            self.sock.sendall(data)
+            return
+        self.tls.write(data)
+        self._flush()
+
+    def recv(self, timeout: float) -> bytes:
+        """What has arrived (b"" at EOF); raises ``TimeoutError`` after ``timeout`` seconds."""
+        self.sock.settimeout(max(timeout, 0.001))
+        tls = self.tls
+        if tls is None:
+            return self._read_raw()
+        assert self._in is not None
+        while True:
+            try:
+                return tls.read(RECV_BYTES)
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""  # close_notify, or a close without it: the end of the body
+            self._flush()  # (a key update wants an answer)
+            data = self._read_raw()
+            if not data:
+                self._in.write_eof()
+                continue
+            self._in.write(data)
 
     def close(self, abort: bool = False) -> None:
         """Close; ``abort`` resets the connection (RST), as a client that vanishes does."""

@@ -88,10 +88,11 @@ def dial(
     timeout: float,
     *,
     address: Callable[[Target], tuple[str, int]] | None = None,
+    wrap: bool = True,
 ) -> socket.socket:
-    """A connected socket to ``target`` (through ``route``), the TLS handshake done.
-
-    Raises OSError (``ssl.SSLError`` for TLS, :class:`ProxyError` for the proxy)."""
+    """A connected socket to ``target`` (through ``route``), the TLS handshake done -- or,
+    with ``wrap=False``, the plain socket (tunnelled through the proxy) for the caller's own
+    TLS.  Raises OSError (``ssl.SSLError`` for TLS, :class:`ProxyError` for the proxy)."""
     hop = route.proxy or target
     where = address(hop) if address is not None else (hop.host, hop.port)
     sock = socket.create_connection(where, timeout=timeout)
@@ -99,7 +100,7 @@ def dial(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if route.proxy is not None and route.context is not None:
             _tunnel(sock, target, route.proxy_auth)
-        if route.context is not None:
+        if route.context is not None and wrap:
             sock = route.context.wrap_socket(sock, server_hostname=target.host)
     except BaseException:
         sock.close()
