@@ -22,7 +22,7 @@ _STOP_WAIT = 10.0
 
 
 @contextmanager
-def serving(app: ASGIApp) -> Iterator[str]:
+def serving(app: ASGIApp, lifespan: str = "off") -> Iterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1 (a free port) in a thread; yield its base URL.
 
     The socket is bound here, before the thread starts, so the port is known and nobody else
@@ -34,7 +34,7 @@ def serving(app: ASGIApp) -> Iterator[str]:
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        lifespan="off",
+        lifespan=lifespan,  # "on" for apps that start work at startup (the MCP SDK's)
         ws="none",
         http="h11",
         log_config=None,

@@ -38,6 +38,7 @@ def test_contract_names_when_listed_then_every_dialect_is_built_in() -> None:
         "agent-stages",
         "anthropic-messages",
         "llm-debug",
+        "mcp",
         "ollama",
         "openai-chat",
         "openai-responses",

@@ -343,7 +343,7 @@ def test_builtin_contracts_when_installed_as_wheel_then_found_in_packaged_data(
     ).stdout.split()
     assert out == [
         str(tmp_path / "harness" / "_data" / "schemas"),
-        "agent-stages,anthropic-messages,llm-debug,ollama,openai-chat,openai-responses,prefab,text",
+        "agent-stages,anthropic-messages,llm-debug,mcp,ollama,openai-chat,openai-responses,prefab,text",
         "seq.first",
     ]
 
@@ -362,6 +362,7 @@ def test_cli_contracts_when_run_then_one_line_per_builtin(tmp_path: Path) -> Non
         "agent-stages",
         "anthropic-messages",
         "llm-debug",
+        "mcp",
         "ollama",
         "openai-chat",
         "openai-responses",

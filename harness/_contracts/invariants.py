@@ -41,6 +41,7 @@ from harness._contracts.rules import (
     error_code,
     field_after_final,
     field_constant,
+    field_matches_request,
     field_once_per_key,
     field_sequential,
     field_sum,
@@ -666,6 +667,37 @@ def _build_plugin(name: str, p: _Params) -> InvariantSpec:
     return InvariantSpec(name, types, lambda _: _Plugin(name, factory(dict(params))))
 
 
+# -- matches-request ------------------------------------------------------------------------
+
+
+class _MatchesRequest:
+    def __init__(self, pointer: Pointer, asked: object) -> None:
+        self.pointer, self.asked = pointer, asked
+        self.field = pointer_name(pointer)
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        value = resolve(event, self.pointer)
+        if self.asked is MISSING or value is MISSING or not _valid(invalid, self.pointer):
+            return []
+        message = field_matches_request(self.field, value, self.asked)
+        return [] if message is None else [violation("field.matches-request", message, index)]
+
+    def finish(self) -> list[Violation]:
+        return []
+
+
+def _build_matches_request(p: _Params) -> InvariantSpec:
+    types = p.types(required=True)
+    pointer, asked = p.pointer("pointer"), p.pointer("request")
+    assert pointer is not None and asked is not None
+
+    def make(request: object) -> Invariant:
+        value = resolve(request, asked) if request is not None else MISSING
+        return _MatchesRequest(pointer, value)
+
+    return InvariantSpec("matches-request", types, make)
+
+
 # -- fragments ------------------------------------------------------------------------------
 
 #: Bytes of joined fragments kept per item (beyond, the JSON check is skipped: memory stays flat).
@@ -790,6 +822,7 @@ BUILT_IN: Final[Mapping[str, Callable[[_Params], InvariantSpec]]] = {
     "sequential": _build_sequential,
     "requested": _build_requested,
     "fragments": _build_fragments,
+    "matches-request": _build_matches_request,
 }
 
 

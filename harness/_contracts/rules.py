@@ -376,6 +376,18 @@ def fragment_json(what: str, field: str, text: str, error: str) -> str:
     return f"the {field} of {what}, joined, is not JSON ({error}): {show(text)}"
 
 
+@rule("field.matches-request", Severity.ERROR, "A field that must repeat the request's did not.")
+def field_matches_request(field: str, value: object, asked: object) -> str | None:
+    """Some responses must say which request they answer: a JSON-RPC response's ``id`` is the
+    id of the request it answers (MCP's Streamable HTTP sends it last on the stream the request
+    opened).  A client waits for the id it sent; a response with another id answers nobody,
+    and the client waits until it times out.  Checked when the harness sent the request
+    (``--body``)."""
+    if json_equal(value, asked):
+        return None
+    return f"{field} is {show(value)}, but the request's is {show(asked)}"
+
+
 @rule("field.sequential", Severity.ERROR, "A number across events did not count up by one.")
 def field_sequential(
     field: str,
