@@ -21,6 +21,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -49,6 +50,8 @@ class LLMStub:
     def __init__(self) -> None:
         self.requests = 0
         self.bodies: list[bytes] = []
+        #: sid -> [first token written, last token written] (monotonic seconds), for the bench.
+        self.sends: dict[str, list[float]] = {}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
@@ -69,7 +72,14 @@ class LLMStub:
             self.requests += 1
             if len(self.bodies) < 10_000:
                 self.bodies.append(body)
-            q = {k: v[-1] for k, v in parse_qs(urlsplit(target).query).items()}
+            url = urlsplit(target)
+            q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            if url.path == "/stats":
+                data = json.dumps({"requests": self.requests, "sends": self.sends}).encode()
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                writer.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+                await writer.drain()
+                return
             await self._stream(writer, q, body, t0)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError):
             pass
@@ -105,6 +115,9 @@ class LLMStub:
             if i == 0 and q.get("echo") == "1":
                 text = body.decode("utf-8", "replace")
             await send(_data(_chunk({"content": text})))
+            sid = q.get("sid")
+            if sid is not None and len(self.sends) < 20_000:
+                self.sends.setdefault(sid, []).append(time.monotonic())
         if error is not None:
             await send(_data({"error": {"message": "the stub is overloaded", "type": error,
                                         "code": error}}))  # fmt: skip

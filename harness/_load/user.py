@@ -598,6 +598,9 @@ def _trace_row(sid: str, r: StreamResult, gaps: list[float] | None) -> dict[str,
         "start": r.start,
         "ttfb_ms": r.ttfb_ms,
         "first_event_ms": r.first_event_ms,
+        "first_content_ms": r.first_content_ms,
+        "tpot_ms": r.tpot_ms,
+        "output_tokens": r.output_tokens,
         "gaps": gaps or [],
     }
 
