@@ -36,6 +36,7 @@ USAGE_NOT_ASKED = {"model": "m", "stream": True}
 def test_contract_names_when_listed_then_every_dialect_is_built_in() -> None:
     assert contract_names() == [
         "agent-stages",
+        "ai-sdk-ui",
         "anthropic-messages",
         "llm-debug",
         "mcp",

@@ -156,5 +156,6 @@ def test_invariant_when_name_unknown_then_lists_built_ins(tmp_path: Path) -> Non
         load_contract(contract(tmp_path, invariant="acme.missing"))
     message = str(info.value)
     assert '/invariants/2/invariant: unknown invariant "acme.missing"' in message
-    assert "constant, error-code, fragments, matches-request, once-per-key, progress" in message
+    built_ins = "constant, error-code, fragments, matches-request, once-per-key, progress, "
+    assert built_ins + "requested, sequential, spans, sum" in message
     assert json.dumps(ENTRY_POINT_GROUP) in message

@@ -388,6 +388,32 @@ def field_matches_request(field: str, value: object, asked: object) -> str | Non
     return f"{field} is {show(value)}, but the request's is {show(asked)}"
 
 
+@rule(
+    "span.not-open",
+    Severity.ERROR,
+    "An event belongs to a span that was never opened, or was closed.",
+)
+def span_not_open(kind: str, key: str, value: object, opened_by: str, closed_at: int | None) -> str:
+    """Some streams interleave spans -- a text part, a reasoning part, a tool call's input --
+    each opened by a start event, continued by deltas and closed by an end event, all carrying
+    the span's id.  A client looks the id up to append a delta: the AI SDK's UI fails a
+    ``text-delta`` whose ``text-start`` never came ("text part not found"), which is the bug
+    users hit when a server skips the start.  A delta or end after the span's end goes nowhere
+    too."""
+    shown = show(value)
+    if closed_at is not None:
+        return f'a "{kind}" for {key} {shown} after that span ended (event {closed_at})'
+    return f'a "{kind}" for {key} {shown}, which no "{opened_by}" opened'
+
+
+@rule("span.unclosed", Severity.ERROR, "A span opened in the stream was never closed.")
+def span_unclosed(key: str, value: object, opened: int, closed_by: str) -> str:
+    """A span (a text part, a tool call's input) was opened and the stream ended without its
+    end event: a client keeps it marked as still streaming (a spinner that never stops, a tool
+    call whose input never becomes available)."""
+    return f'{key} {show(value)} was opened at event {opened} and never closed by "{closed_by}"'
+
+
 @rule("field.sequential", Severity.ERROR, "A number across events did not count up by one.")
 def field_sequential(
     field: str,
