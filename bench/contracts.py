@@ -104,6 +104,20 @@ def _streams(n: int) -> dict[str, tuple[list[tuple[str | None, Any]], object]]:
         "index": 0,
         "delta": {"type": "text_delta", "text": "tok"},
     }
+    resp = {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1,
+        "model": "m",
+        "status": "in_progress",
+        "output": [],
+    }
+    end = {**resp, "status": "completed"}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "content": []}
+    item = {"output_index": 0, "item": message}
+    at = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    part = {**at, "part": {"type": "output_text", "text": "", "annotations": []}}
+    text, done = {**at, "delta": "tok"}, {**at, "text": "tok" * n}
     ollama_chunk = {
         "model": "llama3.2",
         "created_at": "2026-12-02T10:00:00Z",
@@ -157,6 +171,29 @@ def _streams(n: int) -> dict[str, tuple[list[tuple[str | None, Any]], object]]:
             None,
         ),
         "text": ([(None, "tok")] * n, None),
+        "openai-responses": (
+            [(None, {"type": "response.created", "sequence_number": 0, "response": resp})]
+            + [(None, {"type": "response.output_item.added", "sequence_number": 1, **item})]
+            + [(None, {"type": "response.content_part.added", "sequence_number": 2, **part})]
+            + [
+                (None, {"type": "response.output_text.delta", "sequence_number": i, **text})
+                for i in range(3, n + 3)
+            ]
+            + [
+                (None, {"type": "response.output_text.done", "sequence_number": n + 3, **done}),
+                (None, {"type": "response.content_part.done", "sequence_number": n + 4, **part}),
+                (None, {"type": "response.output_item.done", "sequence_number": n + 5, **item}),
+                (None, {"type": "response.completed", "sequence_number": n + 6, "response": end}),
+            ],
+            None,
+        ),
+        "ai-sdk-ui": (
+            [(None, {"type": "start"}), (None, {"type": "text-start", "id": "t1"})]
+            + [(None, {"type": "text-delta", "id": "t1", "delta": "tok"})] * n
+            + [(None, {"type": "text-end", "id": "t1"}), (None, {"type": "finish"})]
+            + [(None, "[DONE]")],
+            None,
+        ),
         "ollama (NDJSON)": (
             [(None, ollama_chunk)] * n
             + [(None, {**ollama_chunk, "done": True, "done_reason": "stop", **ollama_counts})],
