@@ -95,6 +95,11 @@ def http_status(
     credentials to another origin.  Point the harness at the final URL."""
     if 200 <= status < 300:
         return None
+    if status == 304:
+        return (
+            f"HTTP 304 {reason}: the answer to a cache's revalidation (If-None-Match or "
+            "If-Modified-Since), but an event stream has no cached copy; it must answer 200"
+        ).replace("304 :", "304:")
     if 300 <= status < 400:
         where = f"to {location}" if location else "without a Location header"
         return f"HTTP {status} {reason}: a redirect {where}; not followed -- check the URL"

@@ -32,7 +32,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from enum import Enum
 from typing import Any, Final, TypeVar
 
@@ -62,6 +62,17 @@ from harness._core.rules import violation
 from harness._core.session import CheckResult, ContractChecker, StreamSession
 from harness._core.sse import SSEDecoder
 from harness._core.text import shorten
+from harness._core.wire_rules import (
+    BodyDecoder,
+    DecodingFailed,
+    DecompressionBomb,
+    http_incomplete_body,
+    http_protocol,
+    incomplete_message,
+    is_header_safe,
+    protocol_message,
+    resume_bad_id,
+)
 from harness._runners.tls import ssl_context
 
 __all__ = [
@@ -137,6 +148,7 @@ class _Outcome(Enum):
     NOT_RESUMED = "no event id to resume from"
     REJECTED = "the response was rejected (http.status)"
     TIMEOUT = "a deadline passed"
+    BROKEN = "the body could not be read (http.decoding, http.incomplete-body, ...)"
 
 
 class _ConnectTracer:
@@ -242,6 +254,8 @@ class _UrlRun:
         s = self.session
         if not self.last_event_id or self.resuming is None:
             return _Outcome.NOT_RESUMED  # resume.no-id was reported at or before this event
+        if not is_header_safe(self.last_event_id):
+            s.add(violation("resume.bad-id", resume_bad_id(self.last_event_id)))
         dropped_at = time.monotonic()
         wait = min((s.decoder.retry or 0) / 1000.0, self.options.max_retry_wait)
         await self._within(asyncio.sleep(wait), math.inf, "timeout.total")
@@ -296,6 +310,12 @@ class _UrlRun:
             raise Expired("timeout.first-byte") from None
         except httpx.LocalProtocolError as e:  # h11 refused to send it: our request is bad
             raise UsageError(redact_text(_invalid_request(e), self.secrets)) from None
+        except httpx.RemoteProtocolError as e:  # reached, and answered with something broken
+            msg = http_protocol(protocol_message(str(e)))
+            if self.reconnecting:
+                msg = f"on reconnecting with Last-Event-ID: {msg}"
+            self.session.add(violation("http.protocol", msg))
+            return None
         except httpx.TransportError as e:
             raise self._unreachable(_root_cause(e)) from None
         head_at = time.monotonic()
@@ -339,29 +359,53 @@ class _UrlRun:
         return head.readable
 
     async def _read_and_close(self, response: httpx.Response, stop_after: int | None) -> _Outcome:
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        # Raw bytes as they arrive; decoded only if the server compressed though asked not to.
-        chunks = response.aiter_raw() if encoding in ("", "identity") else response.aiter_bytes()
+        # Raw bytes as they arrive; decoded here, in bounded pieces, only if the server
+        # compressed though asked not to (httpx would inflate each chunk whole: a bomb's GB).
+        chunks = response.aiter_raw()
         try:
-            return await self._read(chunks, stop_after)
+            body = BodyDecoder(response.headers.get("content-encoding", "identity"))
+            return await self._read(chunks, body, stop_after)
+        except (DecodingFailed, DecompressionBomb) as e:
+            rule_id = (
+                "http.decoding" if isinstance(e, DecodingFailed) else "http.decompression-bomb"
+            )
+            self.session.add(violation(rule_id, str(e)))
+            return _Outcome.BROKEN
         finally:
             await _close(response, chunks)
 
-    async def _read(self, chunks: AsyncIterator[bytes], stop_after: int | None) -> _Outcome:
+    async def _read(
+        self, chunks: AsyncIterator[bytes], body: BodyDecoder, stop_after: int | None
+    ) -> _Outcome:
         s = self.session
         while True:
             try:
                 chunk = await self._within(anext(chunks), self.options.idle_timeout, "timeout.idle")
             except StopAsyncIteration:
-                return _Outcome.END
+                pieces = () if body.identity else tuple(body.finish())
+                return self._feed(pieces, time.monotonic(), stop_after) or _Outcome.END
             except httpx.ReadTimeout:  # an injected client's own read timeout
                 raise Expired("timeout.idle") from None
+            except httpx.RemoteProtocolError as e:
+                # The body's framing (chunked, Content-Length) was announced and not kept.
+                why = incomplete_message(str(e))
+                s.add(violation("http.incomplete-body", http_incomplete_body(why)))
+                s.extra["disconnected"] = _one_line(e)
+                return _Outcome.BROKEN
             except httpx.TransportError as e:
                 # The server or a proxy cut the connection: the end of the stream, as for a
                 # browser.  sse.truncated or the contract's rules say what was lost.
                 s.extra["disconnected"] = _one_line(e)
                 return _Outcome.END
             at = time.monotonic()
+            outcome = self._feed((chunk,) if body.identity else body.feed(chunk), at, stop_after)
+            if outcome is not None:
+                return outcome
+
+    def _feed(self, pieces: Iterable[bytes], at: float, stop_after: int | None) -> _Outcome | None:
+        """Decode and check one chunk's bytes; an outcome if the stream should stop here."""
+        s = self.session
+        for chunk in pieces:
             s.record(chunk)
             for event in s.decoder.feed(chunk, at):
                 if self.dropped_at is not None and "reconnect_ms" not in s.extra:
@@ -373,15 +417,21 @@ class _UrlRun:
                 if stop_after is not None and s.events >= stop_after:
                     self.last_event_id = event.id
                     return _Outcome.DROPPED
+        return None
 
     async def _error_detail(self, response: httpx.Response) -> str:
         """The start of an error response's body, as one short line."""
-        chunks = response.aiter_bytes()
+        chunks = response.aiter_raw()
         body = b""
         try:
+            decoder = BodyDecoder(response.headers.get("content-encoding", "identity"))
             while len(body) < _ERROR_BODY_BYTES:
-                body += await self._within(anext(chunks), self.options.idle_timeout, "timeout.idle")
-        except (StopAsyncIteration, Expired, httpx.HTTPError):
+                raw = await self._within(anext(chunks), self.options.idle_timeout, "timeout.idle")
+                for piece in decoder.feed(raw):
+                    body += piece
+                    if len(body) >= _ERROR_BODY_BYTES:
+                        break
+        except (StopAsyncIteration, Expired, httpx.HTTPError, DecodingFailed, DecompressionBomb):
             pass  # what arrived is enough for a message; http.status is the violation
         finally:
             await _close(response, chunks)
@@ -402,10 +452,16 @@ class _UrlRun:
                 raise
             raise Expired.of(rule_id, phase_at, self.total_at) from None
 
-    def _headers(self, last_event_id: str | None) -> list[tuple[str, str]]:
-        """Ours (SSE, body type), unless the user gave the same header; theirs; Last-Event-ID."""
+    def _headers(self, last_event_id: str | None) -> list[tuple[bytes, bytes]]:
+        """Ours (SSE, body type), unless the user gave the same header; theirs; Last-Event-ID
+        (UTF-8 encoded, as a browser sends it, when the server's id is not ASCII).  Any other
+        value that is not ASCII raises UnicodeEncodeError."""
         ours = (*SSE_REQUEST_HEADERS, ("User-Agent", user_agent()), *self.content_headers)
-        return request_headers(ours, self.options.headers, last_event_id)
+        headers = []
+        for k, v in request_headers(ours, self.options.headers, last_event_id):
+            own_id = last_event_id is not None and k == "Last-Event-ID" and v == last_event_id
+            headers.append((k.encode("ascii"), v.encode("utf-8" if own_id else "ascii")))
+        return headers
 
     def _timeout_message(self, rule_id: str) -> str:
         o, events = self.options, self.session.events

@@ -1,0 +1,132 @@
+"""Hostile targets end in a verdict: a raw-socket server on 127.0.0.1 misbehaves one way per
+case, and ``stream-harness check`` must answer with the right exit code, the rule and a message a
+person understands on one line -- no traceback, no "internal error", within its timeouts and in
+bounded memory."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.hostile_servers import (
+    GOOD_BODY,
+    SSE_HEAD,
+    Reply,
+    chunked,
+    fixed,
+    gzip_gzip_bomb,
+    hostile_server,
+)
+
+EXE = Path(sys.executable).parent / "stream-harness"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _encoded(encoding: bytes, body: bytes) -> Reply:
+    head = SSE_HEAD + b"Content-Encoding: " + encoding + b"\r\nContent-Length: %d\r\n\r\n"
+    return fixed(head % len(body) + body)
+
+
+CASES: dict[str, tuple[Reply, str, str]] = {
+    # name: (what the server sends, the rule, words the message must hold)
+    "garbage-gzip": (_encoded(b"gzip", b"x" * 40), "http.decoding", "Content-Encoding: gzip"),
+    "garbage-deflate": (_encoded(b"deflate", b"x" * 40), "http.decoding", "deflate"),
+    "garbage-br": (_encoded(b"br", b"x" * 40), "http.decoding", "Content-Encoding: br"),
+    "unknown-coding": (_encoded(b"zork", b"x" * 40), "http.decoding", "'zork'"),
+    "gzip-gzip-bomb": (
+        _encoded(b"gzip, gzip", gzip_gzip_bomb()),
+        "http.decompression-bomb",
+        "decompression bomb",
+    ),
+    "10MB-header-line": (
+        fixed(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (10 << 20) + b"\r\n\r\n"),
+        "http.protocol",
+        "response head is larger than",
+    ),
+    "100000-headers": (
+        fixed(b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 100_000 + b"\r\n"),
+        "http.protocol",
+        "response head is larger than",
+    ),
+    "no-blank-line": (
+        fixed(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"),
+        "http.protocol",
+        "closed before the response head was complete",
+    ),
+    "http-0.9-body": (fixed(GOOD_BODY), "http.protocol", "status line (got 'event: progress')"),
+    "garbage-status-line": (fixed(b"HELLO THERE\r\n\r\n"), "http.protocol", "'HELLO THERE'"),
+    "101-without-upgrade": (
+        fixed(b"HTTP/1.1 101 Switching Protocols\r\n\r\n"),
+        "http.protocol",
+        "101 Switching Protocols, but the request asked for no upgrade",
+    ),
+    "304": (fixed(b"HTTP/1.1 304 Not Modified\r\n\r\n"), "http.status", "revalidation"),
+    "cut-chunked-body": (
+        fixed(SSE_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(GOOD_BODY)[:40]),
+        "http.incomplete-body",
+        "chunked body had no last chunk",
+    ),
+    "cut-content-length": (
+        fixed(SSE_HEAD + b"Content-Length: 1000\r\n\r\n" + GOOD_BODY[:40]),
+        "http.incomplete-body",
+        "Content-Length",
+    ),
+}
+
+
+def _check(url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], float, int]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.monotonic()
+    r = subprocess.run(
+        [
+            str(EXE),
+            "check",
+            url,
+            "--no-report",
+            "--format",
+            "json",
+            "--total-timeout",
+            "20",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return r, time.monotonic() - t, rss_kb if rss_kb > before else 0
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_check_when_target_is_hostile_then_a_violation_with_a_readable_message(name: str) -> None:
+    reply, rule_id, words = CASES[name]
+    with hostile_server(reply) as url:
+        r, seconds, rss_kb = _check(url)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+    verdict = json.loads(r.stdout)
+    found = [v for v in verdict["violations"] if v["rule"] == rule_id]
+    assert found, verdict["violations"]
+    message = found[0]["message"]
+    assert words in message and "\n" not in message
+    assert "h11" not in message and "bytearray" not in message and "_SWITCH" not in message
+    assert seconds < 30
+    assert rss_kb < 300 * 1024  # a 1 GB bomb, a 10 MB head: never held whole
+
+
+def test_check_when_event_id_is_not_ascii_then_resume_bad_id_not_a_usage_error() -> None:
+    body = "id: \u00e9t\u00e9\n".encode() + GOOD_BODY
+    with hostile_server(fixed(SSE_HEAD + b"\r\n" + body)) as url:
+        r, _, _ = _check(url, "--resume-after", "1")
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and "--header" not in r.stderr
+    rules = {v["rule"]: v["message"] for v in json.loads(r.stdout)["violations"]}
+    assert "'\u00e9t\u00e9'" in rules["resume.bad-id"]
