@@ -70,10 +70,13 @@ def _build_parser() -> _Parser:
         "check",
         help="check one stream against a contract",
         description="Check one stream — a URL, a module:function generator, or a recorded "
-        ".sse file — against a contract. Exit 0 conforms, 1 violation, 2 usage error, "
-        "3 target unreachable.",
+        ".sse / .ndjson / .jsonl file — against a contract. Exit 0 conforms, 1 violation, "
+        "2 usage error, 3 target unreachable.",
     )
-    c.add_argument("target", help="https://…/invoke/fn, path/to/module.py:function, or x.sse")
+    c.add_argument(
+        "target",
+        help="https://…/invoke/fn, path/to/module.py:function, or a recording x.sse / x.ndjson",
+    )
     c.add_argument(
         "--contract",
         help="a built-in contract (stream-harness contracts) or a .yaml/.json contract file "

@@ -45,7 +45,7 @@ def classify_target(target: str) -> TargetKind:
         raise UsageError(f"no such file: {target}")
     raise UsageError(
         f"cannot tell what {target!r} is: give a URL (https://...), a module:function "
-        "(my_prefab.py:batch_process or pkg.module:fn) or a recorded .sse file"
+        "(my_prefab.py:batch_process or pkg.module:fn) or a recorded .sse / .ndjson file"
     )
 
 
