@@ -245,3 +245,13 @@ def test_load_stream_when_strict_then_a_warning_fails_the_stream(base: str) -> N
     ]
     assert [r.ok for r in results] == [True, False]
     assert results[1].failed_rules == ["http.cache-control"]
+
+
+def test_plain_text_stream_when_sse_only_contract_then_no_events_says_the_body_was_read(
+    base: str,
+) -> None:
+    """A text/plain body checked as SSE: besides the Content-Type, the body is not ignored --
+    it had bytes but no event, and the message says so (in check and under load alike)."""
+    assert sorted(rules(f"{base}/plain", "prefab")) == ["http.content-type", "sse.no-events"]
+    events, found = load_stream(f"{base}/plain", "prefab")
+    assert (events, sorted(found)) == (0, ["http.content-type", "sse.no-events"])

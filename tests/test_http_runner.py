@@ -468,10 +468,15 @@ def test_injected_client_when_it_follows_redirects_then_still_not_followed() -> 
     assert "http://fake/new" in result.violations[0].message
 
 
-def test_injected_client_when_body_not_sse_then_only_content_type() -> None:
+def test_injected_client_when_body_not_sse_then_content_type_and_no_events() -> None:
     client = replaying([b'{"ok": true}'], headers={"content-type": "application/json"})
     result = run_url("http://fake/x", CheckOptions(), PrefabChecker(), client=client)
-    assert found(result) == {"http.content-type": "error", "http.cache-control": "warning"}
+    # The body is not ignored: it had bytes but no event (not the contract's end rules, though).
+    assert found(result) == {
+        "http.content-type": "error",
+        "http.cache-control": "warning",
+        "sse.no-events": "error",
+    }
 
 
 def test_injected_client_when_server_compresses_anyway_then_body_decoded() -> None:

@@ -209,19 +209,23 @@ def end_of_stream(
     checker: ContractChecker,
     feed_tail: Callable[[Sequence[SSEEvent]], int],
     complete: bool,
+    ended: bool | None = None,
 ) -> list[Violation]:
     """How a byte stream ended, judged the same way by every runner (``check``'s session and
     the load tester's reader): ``feed_tail`` takes what the decoder still held (an NDJSON last
     line without a line end) and returns the stream's event count; then truncation, the
     framing's end rules and the contract's, on a stream cut short (``complete=False``) only the
-    rules that still apply."""
+    rules that still apply.  ``ended``: the body ended as the server ended it, even where the
+    stream is not complete for the contract (a wrong Content-Type): a body of bytes without
+    one event is then still worth saying (``sse.no-events``); by default, ``complete``."""
     events = feed_tail(decoder.finish())
     found = []
+    whole = complete if ended is None else ended
     msg = sse_truncated(decoder.truncated)
     if msg and complete:
         found.append(violation("sse.truncated", msg, None))
-        complete = False
-    found += framing_violations(framing, decoder, events, complete)
+        complete = whole = False  # one problem, one violation: the truncation says it
+    found += framing_violations(framing, decoder, events, whole)
     found += checker.finish(complete=complete)
     return found
 
@@ -373,7 +377,12 @@ class StreamSession:
     # -- output -------------------------------------------------------------------------------
 
     def finish(
-        self, end: float, *, complete: bool = True, bytes_stream: bool = True
+        self,
+        end: float,
+        *,
+        complete: bool = True,
+        bytes_stream: bool = True,
+        ended: bool | None = None,
     ) -> CheckResult:
         """End of stream at time ``end``.
 
@@ -394,7 +403,9 @@ class StreamSession:
                         break
                 return self.events
 
-            found = end_of_stream(self.decoder, self.framing, self.checker, feed_tail, complete)
+            found = end_of_stream(
+                self.decoder, self.framing, self.checker, feed_tail, complete, ended
+            )
         else:
             found = self.checker.finish(complete=complete)
         for v in found:

@@ -507,7 +507,8 @@ class _Stream:
             return None
         if outcome == "dropped":
             outcome = self.resume()
-        self._finish(complete=outcome == "end" and (self.sse_type or r.events > 0))
+        ended = outcome == "end"
+        self._finish(complete=ended and (self.sse_type or r.events > 0), ended=ended)
 
     def resume(self) -> str:
         if not self.last_event_id or self.resuming is None:
@@ -535,7 +536,7 @@ class _Stream:
         finally:
             conn.close()
 
-    def _finish(self, complete: bool) -> None:
+    def _finish(self, complete: bool, ended: bool | None = None) -> None:
         r, end = self.result, self.clock()
         r.stream_ms = (end - r.start) * 1000.0
         r.complete = complete  # before the truncation check, which a replay makes again
@@ -545,7 +546,8 @@ class _Stream:
                 self._events(list(events), end, None)
             return r.events
 
-        for v in end_of_stream(self.decoder, self.framing, self.checker, feed_tail, complete):
+        found = end_of_stream(self.decoder, self.framing, self.checker, feed_tail, complete, ended)
+        for v in found:
             r.add(v)
         complete = complete and not self.decoder.truncated
         if complete and self.dropped_at is None and r.events >= 3 and r.ttfb_ms is not None:

@@ -232,7 +232,7 @@ class _UrlRun:
         complete = outcome is _Outcome.END and (self.sse_type or s.events > 0)
         if outcome is _Outcome.NOT_RESUMED:
             s.extra["resume"] = "not attempted: the event before the drop had no id"
-        result = s.finish(end, complete=complete)
+        result = s.finish(end, complete=complete, ended=outcome is _Outcome.END)
         result.redact(self.secrets)  # servers echo credentials back: never pass them on
         return result
 
