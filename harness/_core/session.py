@@ -9,7 +9,10 @@ and calls :meth:`finish`.  The session runs the decoder and the contract checker
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+from array import array
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -36,6 +39,15 @@ DEFAULT_MAX_EVENTS = 100_000
 #: How much of a stream's raw bytes a session keeps for the report's ``.sse`` reproducer.
 RAW_LIMIT = 8 << 20
 _PREVIEW = 160
+#: The transcript a session keeps, however long the stream: the first ``TRANSCRIPT_HEAD`` events,
+#: ``TRANSCRIPT_CONTEXT`` events either side of each of the first ``TRANSCRIPT_FAILURES`` events
+#: that broke a rule, and the last ``TRANSCRIPT_TAIL``.  Violations are all counted; after
+#: ``MAX_VIOLATIONS`` distinct ones, later ones are counted per rule, not kept one by one.
+TRANSCRIPT_HEAD = 1000
+TRANSCRIPT_TAIL = 1000
+TRANSCRIPT_CONTEXT = 3
+TRANSCRIPT_FAILURES = 200
+MAX_VIOLATIONS = 1000
 
 
 class ContractChecker(Protocol):
@@ -84,6 +96,18 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 3)
 
 
+class EventTimes(array):  # type: ignore[type-arg]
+    """Event arrival times, 8 bytes each (an ``array('d')``), equal to a list of the same
+    numbers, as the ``list[float]`` it replaces was."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list | tuple):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return super().__eq__(other)
+
+    __hash__ = None
+
+
 @dataclass(slots=True)
 class TranscriptEntry:
     index: int
@@ -103,9 +127,12 @@ class CheckResult:
     events: int
     violations: list[Violation]
     timing: Timing
+    #: The events a person reads, in order (``entry.index`` is the event's number): for a long
+    #: stream, its head, the events around failures and its tail (see ``TRANSCRIPT_HEAD``).
     transcript: list[TranscriptEntry]
-    #: Arrival time of each event, in ms since the request started (for timing thresholds).
-    event_times_ms: list[float] = field(default_factory=list)
+    #: Arrival time of each event, in ms since the request started (for timing thresholds);
+    #: an ``array('d')`` from a session, 8 bytes an event.
+    event_times_ms: Sequence[float] = field(default_factory=list)
     #: Extra facts a runner measured (e.g. ``reconnect_ms``), reported in text output.
     extra: dict[str, Any] = field(default_factory=dict)
     #: The stream's raw bytes (at most ``RAW_LIMIT``), so a failing stream can be saved as a
@@ -130,6 +157,12 @@ class CheckResult:
 
     #: How the bytes were framed (``harness._core.framing``): a saved stream's suffix says it.
     framing: str = SSE
+
+    def entry(self, index: int) -> TranscriptEntry | None:
+        """The transcript entry of event ``index``, if it was kept."""
+        t = self.transcript
+        i = bisect.bisect_left(t, index, key=lambda e: e.index)
+        return t[i] if i < len(t) and t[i].index == index else None
 
     @property
     def conforms(self) -> bool:
@@ -262,8 +295,14 @@ class StreamSession:
         self.violations: list[Violation] = []
         # (rule, message) -> [first violation, how many more events broke it the same way]
         self._repeats: dict[tuple[str, str], list[Any]] = {}
+        # The kept transcript (in order), and the latest entries not (yet) kept: the tail, or
+        # the context before a failure.
         self.transcript: list[TranscriptEntry] = []
-        self.event_times_ms: list[float] = []
+        self._recent: deque[TranscriptEntry] = deque(maxlen=TRANSCRIPT_TAIL)
+        self._keep_next = 0
+        self._failure_sites = 0
+        self._dropped: dict[str, int] = {}  # rule -> violations past MAX_VIOLATIONS
+        self.event_times_ms: EventTimes = EventTimes("d")
         self.extra: dict[str, Any] = {}
         self.events = 0
         self.stopped = False  # max_events reached: the runner should stop reading
@@ -326,16 +365,43 @@ class StreamSession:
         entry = TranscriptEntry(self.events, self.checker.event_type(event), event.id, preview, t)
         if self.first_content is None and self.roles.is_content(event):
             self.first_content = self.events
+        notable = self.first_content == self.events
         if found:
             found = self._first_of_their_kind(found)
             entry.violations.extend(found)
             self.violations.extend(found)
-        self.transcript.append(entry)
+            notable = True
+        self._keep(entry, notable)
         self.events += 1
         if self.events >= self.max_events:
             self.stopped = True
             return False
         return True
+
+    def _keep(self, entry: TranscriptEntry, notable: bool) -> None:
+        """Bounded transcript: keep the head, the context of the first failures, the tail."""
+        if entry.index < TRANSCRIPT_HEAD:
+            self.transcript.append(entry)
+        elif notable and self._failure_sites < TRANSCRIPT_FAILURES:
+            self._failure_sites += 1
+            recent, before = self._recent, list[TranscriptEntry]()
+            while recent and len(before) < TRANSCRIPT_CONTEXT:
+                before.append(recent.pop())
+            self.transcript.extend(reversed(before))
+            self.transcript.append(entry)
+            self._keep_next = TRANSCRIPT_CONTEXT
+        elif self._keep_next:
+            self._keep_next -= 1
+            self.transcript.append(entry)
+        else:
+            self._recent.append(entry)
+
+    def _entry(self, index: int) -> TranscriptEntry | None:
+        t = self.transcript
+        i = bisect.bisect_left(t, index, key=lambda e: e.index)
+        if i < len(t) and t[i].index == index:
+            return t[i]
+        return next((e for e in self._recent if e.index == index), None)
 
     def _first_of_their_kind(self, found: list[Violation]) -> list[Violation]:
         """One problem, one violation: a rule broken again for the same reason (the same
@@ -346,7 +412,9 @@ class StreamSession:
         for v in found:
             key = (v.rule, v.message)
             seen = repeats.get(key)
-            if seen is None:
+            if seen is None and len(repeats) >= MAX_VIOLATIONS:
+                self._dropped[v.rule] = self._dropped.get(v.rule, 0) + 1
+            elif seen is None:
                 repeats[key] = [v, 0]
                 kept.append(v)
             else:
@@ -364,15 +432,16 @@ class StreamSession:
         if not changed:
             return
         self.violations[:] = [changed.get(id(v), v) for v in self.violations]
-        for entry in self.transcript:
+        for entry in (*self.transcript, *self._recent):
             if entry.violations:
                 entry.violations[:] = [changed.get(id(v), v) for v in entry.violations]
 
     def add(self, v: Violation) -> None:
         """Record a violation only the runner can see (HTTP, timeouts, the generator)."""
         self.violations.append(v)
-        if v.event_index is not None and 0 <= v.event_index < len(self.transcript):
-            self.transcript[v.event_index].violations.append(v)
+        entry = None if v.event_index is None else self._entry(v.event_index)
+        if entry is not None:
+            entry.violations.append(v)
 
     # -- output -------------------------------------------------------------------------------
 
@@ -411,6 +480,20 @@ class StreamSession:
         for v in found:
             self.add(v)
         self._count_repeats()
+        for rule_id, more in self._dropped.items():
+            first = next(v for v in self.violations if v.rule == rule_id)
+            self.violations.append(
+                dataclasses.replace(
+                    first,
+                    message=f"{more} more violation(s) of {rule_id} not kept one by one "
+                    f"(over {MAX_VIOLATIONS} distinct violations in this stream)",
+                    event_index=None,
+                )
+            )
+        if self._recent:  # the tail, and any context not kept before it
+            self.transcript.extend(self._recent)
+            self.transcript.sort(key=lambda e: e.index)
+            self._recent.clear()
         self.failure = self.roles.stream_failure()
         return CheckResult(
             target=self.target,

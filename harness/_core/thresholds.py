@@ -308,9 +308,8 @@ def metrics_from_check(result: Any, thresholds: Iterable[Threshold] = ()) -> dic
 def _first_content_ms(result: Any) -> float | None:
     """The time of the first event the contract calls content (``CheckResult.first_content``)."""
     index = getattr(result, "first_content", None)
-    if index is None or not 0 <= index < len(result.transcript):
-        return None
-    time_ms: float | None = result.transcript[index].time_ms
+    entry = None if index is None else result.entry(index)
+    time_ms: float | None = None if entry is None else entry.time_ms
     return time_ms
 
 

@@ -398,12 +398,13 @@ def _replay(c: Mapping[str, Any], contract: str, title: str) -> tuple[CheckResul
         only_live.append(rule_id)
         v = Violation(rule_id, Severity(severity), message, index)
         result.violations.append(v)
-        if index is not None and 0 <= index < len(result.transcript):
-            result.transcript[index].violations.append(v)
+        entry = None if index is None else result.entry(index)
+        if entry is not None:
+            entry.violations.append(v)
     times, _ = ticks(c.get("arrivals", []), [], limit=10**9)
-    for entry, t in zip(result.transcript, times, strict=False):
-        entry.time_ms = t
-    result.event_times_ms = times[: len(result.transcript)]
+    for entry in result.transcript:
+        entry.time_ms = times[entry.index] if entry.index < len(times) else None
+    result.event_times_ms = times[: result.events]
     result.timing = Timing(c.get("ttfb_ms"), c.get("first_event_ms"), stream_ms)
     return result, only_live
 

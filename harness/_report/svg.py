@@ -164,8 +164,23 @@ def series(
 
 
 def timeline(times_ms: Sequence[float], bad: Sequence[int], label: str = "event arrivals") -> str:
-    """One stream: a tick per event at its arrival time; events with violations in red."""
-    return waterfall([(label, 0.0, None, list(times_ms), [], set(bad))], label)
+    """One stream: a tick per event at its arrival time; events with violations in red.  A
+    long stream is sampled down to ``MAX_TICKS`` ticks (every broken event kept): a plot is read
+    by a person, so its size follows what one can see, not the event count."""
+    n = len(times_ms)
+    if n <= MAX_TICKS:
+        return waterfall([(label, 0.0, None, list(times_ms), [], set(bad))], label)
+    red = sorted({i for i in bad if 0 <= i < n})[: MAX_TICKS // 2]
+    step = -(-n // (MAX_TICKS - len(red)))
+    keep = sorted({*range(0, n, step), n - 1, *red})
+    shown = [times_ms[i] for i in keep]
+    where = {i: j for j, i in enumerate(keep)}
+    title = f"{label} (1 in {step} of {n} events shown, every broken one)"
+    return waterfall([(title, 0.0, None, shown, [], {where[i] for i in red})], label)
+
+
+#: The most event ticks one plot draws.
+MAX_TICKS = 2000
 
 
 Stream = tuple[str, float, float | None, list[float], list[float], set[int]]

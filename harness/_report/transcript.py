@@ -29,7 +29,7 @@ def render_text(result: CheckResult, out: TextIO, *, color: bool | None = None) 
     console.print(
         f"[bold]{escape(result.target)}[/]  [dim](contract: {escape(result.contract)})[/]"
     )
-    shown = _visible(result.transcript)
+    shown = _visible(result.transcript, result.events)
     last = -1
     for entry in result.transcript:
         if entry.index not in shown:
@@ -38,8 +38,8 @@ def render_text(result: CheckResult, out: TextIO, *, color: bool | None = None) 
             console.print(f"   [dim]… {entry.index - last - 1} events not shown …[/]")
         _print_entry(console, entry)
         last = entry.index
-    if result.transcript and last != len(result.transcript) - 1:
-        console.print(f"   [dim]… {len(result.transcript) - 1 - last} events not shown …[/]")
+    if result.transcript and last < result.events - 1:
+        console.print(f"   [dim]… {result.events - 1 - last} events not shown …[/]")
     for v in result.violations:
         if v.event_index is None:
             print_violation(console, v, indent="   ")
@@ -50,8 +50,7 @@ def render_text(result: CheckResult, out: TextIO, *, color: bool | None = None) 
     console.print(_verdict_line(result))
 
 
-def _visible(transcript: list[TranscriptEntry]) -> set[int]:
-    n = len(transcript)
+def _visible(transcript: list[TranscriptEntry], n: int) -> set[int]:
     shown = set(range(min(HEAD, n))) | set(range(max(0, n - TAIL), n))
     for e in transcript:
         if e.violations:

@@ -212,8 +212,9 @@ def failure_message(result: CheckResult) -> str:
         lines.append(f"  {v.rule} ({v.severity.value}){at}: {v.message}")
         index = v.event_index
         last_of_event = i + 1 == len(ordered) or ordered[i + 1].event_index != index
-        if index is not None and last_of_event and 0 <= index < len(result.transcript):
-            lines.append(f"    event #{index}: {_clip(result.transcript[index].preview)}")
+        entry = None if index is None or not last_of_event else result.entry(index)
+        if entry is not None:
+            lines.append(f"    event #{index}: {_clip(entry.preview)}")
     return "\n".join(lines)
 
 
