@@ -361,9 +361,9 @@ class _UrlRun:
     async def _read_and_close(self, response: httpx.Response, stop_after: int | None) -> _Outcome:
         # Raw bytes as they arrive; decoded here, in bounded pieces, only if the server
         # compressed though asked not to (httpx would inflate each chunk whole: a bomb's GB).
-        chunks = response.aiter_raw()
+        chunks, encoding = _body(response)
         try:
-            body = BodyDecoder(response.headers.get("content-encoding", "identity"))
+            body = BodyDecoder(encoding)
             return await self._read(chunks, body, stop_after)
         except (DecodingFailed, DecompressionBomb) as e:
             rule_id = (
@@ -421,10 +421,10 @@ class _UrlRun:
 
     async def _error_detail(self, response: httpx.Response) -> str:
         """The start of an error response's body, as one short line."""
-        chunks = response.aiter_raw()
+        chunks, encoding = _body(response)
         body = b""
         try:
-            decoder = BodyDecoder(response.headers.get("content-encoding", "identity"))
+            decoder = BodyDecoder(encoding)
             while len(body) < _ERROR_BODY_BYTES:
                 raw = await self._within(anext(chunks), self.options.idle_timeout, "timeout.idle")
                 for piece in decoder.feed(raw):
@@ -549,6 +549,14 @@ def _root_cause(e: BaseException) -> str:
             return os.strerror(x.errno)
         x = x.__cause__ or x.__context__
     return _one_line(e)
+
+
+def _body(response: httpx.Response) -> tuple[AsyncIterator[bytes], str]:
+    """The body's bytes as they arrived and their Content-Encoding -- or, from a transport that
+    read the body already (httpx then has it decoded), those bytes as identity."""
+    if hasattr(response, "_content"):
+        return response.aiter_bytes(), "identity"
+    return response.aiter_raw(), response.headers.get("content-encoding", "identity")
 
 
 async def _close(response: httpx.Response, chunks: AsyncIterator[bytes] | None = None) -> None:
