@@ -33,7 +33,7 @@ from hypothesis import seed as hypothesis_seed
 from harness._contracts.manifest import FunctionSpec, Manifest, load_manifest
 from harness._core.options import CheckOptions
 from harness._core.schemas import schema_validator
-from harness._proptest.engine import (
+from harness._proptest import (
     ExampleRun,
     FunctionStarted,
     inputs_strategy,

@@ -15,7 +15,7 @@ from harness._contracts.gateway_codes import GatewayCodes
 from harness._contracts.manifest import FunctionSpec, load_manifest
 from harness._core.errors import UsageError
 from harness._core.rules import Violation
-from harness._proptest.engine import FunctionReport, simplest_value
+from harness._proptest import FunctionReport, simplest_value
 
 __all__ = [
     "GatewayCodes",

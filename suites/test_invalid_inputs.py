@@ -10,7 +10,7 @@ import pytest
 from harness._contracts.manifest import FunctionSpec, invalid_input_accepted, invalid_input_response
 from harness._core.http_rules import http_status
 from harness._core.options import CheckOptions
-from harness._proptest.engine import UrlExecutor, check_invalid_inputs
+from harness._proptest import UrlExecutor, check_invalid_inputs
 from suites._support import describe
 
 pytestmark = pytest.mark.timeout(300)

@@ -11,7 +11,7 @@ import pytest
 from harness._contracts.manifest import Manifest, load_manifest, manifest_missing_function
 from harness._core.errors import UsageError
 from harness._core.options import CheckOptions
-from harness._proptest.engine import simplest_value
+from harness._proptest import simplest_value
 from suites._support import describe
 
 pytestmark = pytest.mark.timeout(120)

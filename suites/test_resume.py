@@ -19,7 +19,7 @@ from harness._contracts.registry import get_checker
 from harness._core.errors import TargetUnreachable
 from harness._core.options import CheckOptions
 from harness._core.session import CheckResult
-from harness._proptest.engine import simplest_value
+from harness._proptest import simplest_value
 from harness._runners.http import run_url
 from suites._support import GatewayCodes, describe, rich_value
 

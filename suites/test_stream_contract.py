@@ -15,7 +15,7 @@ import pytest
 from harness._contracts.manifest import FunctionSpec
 from harness._core.errors import HarnessError
 from harness._core.options import CheckOptions
-from harness._proptest.engine import UrlExecutor, property_test
+from harness._proptest import UrlExecutor, property_test
 from suites._support import describe, describe_report
 
 pytestmark = pytest.mark.timeout(900)

@@ -19,7 +19,7 @@ from manifest_gateway import ManifestGatewayApp
 
 from harness._cli.manifest import _ProgressDisplay
 from harness._contracts.manifest import load_manifest
-from harness._proptest.engine import ExampleRun, FunctionFinished, FunctionReport, FunctionStarted
+from harness._proptest import ExampleRun, FunctionFinished, FunctionReport, FunctionStarted
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "examples" / "prefab-manifest.json"

@@ -27,7 +27,7 @@ import harness._catalog  # noqa: F401  (every rule registered, for violation())
 from harness._cli.tour import caught_bugs, judge_buggy, judge_good, judge_load
 from harness._core.rules import violation
 from harness._core.session import CheckResult, Timing
-from harness._proptest.engine import Failure, FunctionReport, ManifestResult
+from harness._proptest import Failure, FunctionReport, ManifestResult
 
 EXE = Path(sys.executable).parent / "stream-harness"
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -22,7 +22,7 @@ from harness._contracts.manifest import load_manifest
 from harness._core.errors import TargetLoadError, TargetUnreachable, UsageError
 from harness._core.options import CheckOptions
 from harness._core.rules import CATALOG, Severity
-from harness._proptest.engine import (
+from harness._proptest import (
     FunctionReport,
     ManifestResult,
     inputs_strategy,

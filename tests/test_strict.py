@@ -11,7 +11,7 @@ import pytest
 
 from harness import assert_conforms
 from harness._core.rules import Severity, Violation
-from harness._proptest.engine import FunctionReport, ManifestResult
+from harness._proptest import FunctionReport, ManifestResult
 
 EXE = str(Path(sys.executable).parent / "stream-harness")
 #: A prefab stream that fails in-band without an error_code: a warning, not an error.

@@ -45,7 +45,7 @@ from harness._core.session import CheckResult
 from harness._report.transcript import print_violation
 
 if TYPE_CHECKING:  # the engine imports Hypothesis: only when the command runs
-    from harness._proptest.engine import Failure, FunctionReport, ManifestResult
+    from harness._proptest import Failure, FunctionReport, ManifestResult
 
 __all__ = ["register", "render_manifest_text"]
 
@@ -117,7 +117,7 @@ def register(sub: Any) -> None:
 def _cmd_manifest(ns: argparse.Namespace) -> int:
     from harness._core.errors import UsageError
     from harness._core.urls import http_url
-    from harness._proptest.engine import run_manifest
+    from harness._proptest import run_manifest
 
     if ns.module is None and ns.url is None:
         raise UsageError("give --module (src/main.py or a module name) or --url (the gateway)")
@@ -199,7 +199,7 @@ class _ProgressDisplay:
             self.progress.stop()
 
     def on_event(self, event: object) -> None:
-        from harness._proptest.engine import ExampleRun, FunctionFinished, FunctionStarted
+        from harness._proptest import ExampleRun, FunctionFinished, FunctionStarted
 
         p = self.progress
         if p is None:
@@ -282,7 +282,7 @@ def _print_function(console: Console, report: FunctionReport) -> None:
 
 
 def _print_failure(console: Console, failure: Failure) -> None:
-    from harness._proptest.engine import json_text
+    from harness._proptest import json_text
 
     inputs = json_text(failure.inputs)
     label = "minimal inputs" if failure.shrunk else "inputs (a hang is not shrunk)"

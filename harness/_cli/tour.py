@@ -51,7 +51,7 @@ from harness._report.write import atomic_write, write_report
 from harness._runners.gen import GeneratorWorker
 
 if TYPE_CHECKING:  # the engine imports Hypothesis: only when the step runs
-    from harness._proptest.engine import Failure, ManifestResult
+    from harness._proptest import Failure, ManifestResult
 
 __all__ = ["CaughtBug", "DemoOptions", "DemoResult", "Step", "run_demo"]
 
@@ -296,7 +296,7 @@ class _Demo:
                 s.status, s.outcome, s.details = judge_buggy(result, bugs, self.examples)
 
     def manifest_run(self, example: str, worker: GeneratorWorker) -> ManifestResult:
-        from harness._proptest.engine import run_manifest
+        from harness._proptest import run_manifest
 
         return run_manifest(
             self.manifest,

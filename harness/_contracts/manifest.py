@@ -11,7 +11,7 @@ file that cannot be read at all raises :class:`UsageError` (exit 2).
 
 The ``manifest.invalid-input-*`` rules (an endpoint's answer to inputs the manifest rules out)
 are catalogued here too, with the other ``manifest.*`` rules, so that every catalog has them;
-:mod:`harness._proptest.engine`, which sends those requests, applies them.
+:mod:`harness._proptest`, which sends those requests, applies them.
 
 Matching needs facts about the user's functions -- their parameters, whether each is a
 generator -- and finding those out means importing the user's module, which runs their code.

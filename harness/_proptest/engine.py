@@ -36,19 +36,15 @@ The engine reports progress through plain dataclass events (:class:`FunctionStar
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import json
-import math
-import shlex
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
 from hypothesis import HealthCheck, Phase, Verbosity, given, reject, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
@@ -60,41 +56,39 @@ from hypothesis.database import (
 from hypothesis.errors import Unsatisfiable
 from hypothesis.reporting import with_reporter
 
-from harness._contracts.gateway_codes import GatewayCodes
 from harness._contracts.manifest import (
     FunctionSpec,
     Manifest,
-    invalid_input_accepted,
-    invalid_input_response,
     load_manifest,
     match_functions,
 )
 from harness._contracts.registry import get_checker
 from harness._core.errors import HarnessError, UsageError
 from harness._core.options import DEFAULT_EXAMPLES, CheckOptions
-from harness._core.redact import PUBLIC_HEADERS, REDACTED, redact_url
-from harness._core.roles import Roles, roles_of
-from harness._core.rules import Violation, strict, violation
-from harness._core.session import CheckResult, ContractChecker
-from harness._core.sse import SSEEvent
+from harness._core.redact import redact_url
+from harness._core.results import (
+    Event,
+    ExampleRun,
+    Failure,
+    FunctionFinished,
+    FunctionReport,
+    FunctionStarted,
+    ManifestResult,
+)
+from harness._core.rules import Violation
+from harness._core.session import CheckResult
 from harness._core.text import shorten
-from harness._core.thresholds import Threshold, ThresholdResult, evaluate, metrics_from_checks
+from harness._core.thresholds import Threshold, evaluate, metrics_from_checks
+from harness._proptest.executors import Executor, ModuleExecutor, UrlExecutor
+from harness._proptest.invalid import check_invalid_inputs
+from harness._proptest.reproduce import json_text
+from harness._proptest.strategies import inputs_strategy
 from harness._runners.gen import GeneratorWorker
 
 __all__ = [
     "DEFAULT_DATABASE",
-    "DEFAULT_EXAMPLES",
-    "ExampleRun",
-    "Failure",
-    "FunctionFinished",
-    "FunctionReport",
-    "FunctionStarted",
-    "InvalidInputCase",
-    "ManifestResult",
-    "inputs_strategy",
-    "invalid_input_cases",
+    "property_test",
     "run_manifest",
-    "strategy_for",
 ]
 
 DEFAULT_DATABASE: Final = Path(".hypothesis")
@@ -104,613 +98,6 @@ _EXPENSIVE: Final = frozenset(
     {"gen.timeout", "timeout.first-byte", "timeout.idle", "timeout.total"}
 )
 _INPUT_PREVIEW: Final = 200
-
-# -- rules ------------------------------------------------------------------------------------
-
-
-# -- events for progress ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FunctionStarted:
-    name: str
-    max_examples: int
-
-
-@dataclass(frozen=True, slots=True)
-class ExampleRun:
-    name: str
-    #: Inputs run so far for this function (explore, replay and shrink steps together).
-    runs: int
-    #: Distinct failing rules found so far.
-    failures: int
-    #: This example's first error rule, or None when it passed.
-    rule: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FunctionFinished:
-    report: FunctionReport
-
-
-Event = FunctionStarted | ExampleRun | FunctionFinished
-
-# -- results ----------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Failure:
-    """One distinct failure, shrunk: its minimal inputs and what the stream did with them."""
-
-    rule: str
-    inputs: dict[str, Any]
-    result: CheckResult
-    reproducer: str
-    curl: str | None = None
-    shrunk: bool = True
-
-    @property
-    def errors(self) -> list[Violation]:
-        return [v for v in self.result.violations if v.is_error]
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "rule": self.rule,
-            "minimal_inputs": self.inputs,
-            "shrunk": self.shrunk,
-            "violations": [v.to_json() for v in self.errors],
-            "reproducer": self.reproducer,
-        }
-        if self.curl is not None:
-            out["curl"] = self.curl
-        return out
-
-
-@dataclass(slots=True)
-class InvalidInputCase:
-    """One request with invalid inputs, and how the endpoint answered it."""
-
-    case: str
-    inputs: dict[str, Any]
-    violations: list[Violation]
-    status: int | None = None
-    curl: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not any(v.is_error for v in self.violations)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "case": self.case,
-            "inputs": self.inputs,
-            "ok": self.ok,
-            "status": self.status,
-            "violations": [v.to_json() for v in self.violations],
-            "curl": self.curl,
-        }
-
-
-@dataclass(slots=True)
-class FunctionReport:
-    name: str
-    examples: int = 0
-    failures: list[Failure] = field(default_factory=list)
-    warnings: list[Violation] = field(default_factory=list)
-    invalid_inputs: list[InvalidInputCase] = field(default_factory=list)
-    #: Why the function was not property-tested (a manifest finding), or None.
-    skipped: str | None = None
-    duration_ms: float = 0.0
-    #: ``--threshold`` gates evaluated over all of the function's examples.
-    thresholds: list[ThresholdResult] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.skipped is None
-            and not self.failures
-            and not any(v.is_error for v in self.warnings)  # under --strict they are
-            and all(c.ok for c in self.invalid_inputs)
-            and all(t.ok for t in self.thresholds)
-        )
-
-    @property
-    def violations(self) -> list[Violation]:
-        found = [v for f in self.failures for v in f.errors]
-        found += [v for c in self.invalid_inputs for v in c.violations]
-        return found + self.warnings
-
-    @property
-    def minimal_inputs(self) -> dict[str, Any] | None:
-        return self.failures[0].inputs if self.failures else None
-
-    def to_json(self) -> dict[str, Any]:
-        first = self.failures[0] if self.failures else None
-        out: dict[str, Any] = {
-            "name": self.name,
-            "ok": self.ok,
-            "examples": self.examples,
-            "violations": [v.to_json() for v in self.violations],
-            "minimal_inputs": self.minimal_inputs,
-            "reproducer": first.reproducer if first else None,
-        }
-        if first is not None and first.curl is not None:
-            out["curl"] = first.curl
-        out["failures"] = [f.to_json() for f in self.failures]
-        out["invalid_inputs"] = [c.to_json() for c in self.invalid_inputs]
-        out["skipped"] = self.skipped
-        out["duration_ms"] = round(self.duration_ms, 3)
-        if self.thresholds:  # only when gates were given
-            out["thresholds"] = [t.to_json() for t in self.thresholds]
-        return out
-
-
-@dataclass(slots=True)
-class ManifestResult:
-    manifest: str
-    target: str
-    contract: str
-    violations: list[Violation]
-    functions: list[FunctionReport]
-    seed: int | None = None
-    max_examples: int = DEFAULT_EXAMPLES
-    duration_ms: float = 0.0
-    #: Whether the manifest was matched against the module's functions (needs --module).
-    matched: bool = False
-    #: Ctrl-C stopped the run: ``functions`` holds those finished before it.
-    interrupted: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not any(v.is_error for v in self.violations) and all(f.ok for f in self.functions)
-
-    def make_strict(self) -> None:
-        """``--strict``: every warning fails, the manifest's and each function's."""
-        self.violations[:] = [strict(v) for v in self.violations]
-        for f in self.functions:
-            f.warnings[:] = [strict(v) for v in f.warnings]
-            for case in f.invalid_inputs:
-                case.violations[:] = [strict(v) for v in case.violations]
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--format json`` verdict, exactly ``{"ok", "violations", "functions"}``: public
-        interface.  Keys may be added inside a function object, never renamed."""
-        return {
-            "ok": self.ok,
-            "violations": [v.to_json() for v in self.violations],
-            "functions": [f.to_json() for f in self.functions],
-        }
-
-
-# -- strategies -------------------------------------------------------------------------------
-
-#: Words that make text realistic and hostile at once: ASCII, accents, CJK, emoji, RTL, a
-#: zero-width joiner, a long run without spaces.
-_WORDS: Final = (
-    "a",
-    "hello",
-    "héllo",
-    "naïve",
-    "日本語",
-    "😀",
-    "שלום",
-    "e\u0301",
-    "\u200d",
-    "x" * 40,
-    "0",
-    "-1",
-    "null",
-    '"quoted"',
-    "tab\there",
-)
-_SHORT_LIST: Final = 8
-#: Long lists and sentences are concatenations of this many lists of at most _PART_MAX.
-_LONG_PARTS: Final = 8
-_SENTENCE_PARTS: Final = 3
-_PART_MAX: Final = 20
-_JSON_LEAVES: Final = 6
-
-
-def strategy_for(schema: Mapping[str, Any] | bool) -> st.SearchStrategy[Any]:
-    """A strategy for JSON values valid against ``schema`` (the subset manifests use)."""
-    if schema is True or schema == {}:
-        return _any_json()
-    if schema is False:
-        return st.nothing()
-    assert isinstance(schema, Mapping)
-    if "const" in schema:
-        return st.just(schema["const"])
-    if "enum" in schema:
-        return st.sampled_from(list(schema["enum"]))
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        return st.one_of([strategy_for({**schema, "type": k}) for k in kind])
-    make = _BY_TYPE.get(kind) if isinstance(kind, str) else None
-    return _any_json() if make is None else make(schema)
-
-
-def inputs_strategy(spec: FunctionSpec) -> st.SearchStrategy[dict[str, Any]]:
-    """The ``inputs`` object of one call: required parameters always, optional ones sometimes."""
-    required = {p.name: strategy_for(p.schema) for p in spec.parameters if p.required}
-    optional = {p.name: strategy_for(p.schema) for p in spec.parameters if not p.required}
-    return st.fixed_dictionaries(required, optional=optional)
-
-
-def _any_json() -> st.SearchStrategy[Any]:
-    leaves = st.one_of(
-        st.none(),
-        st.booleans(),
-        st.integers(),
-        st.floats(allow_nan=False, allow_infinity=False),
-        st.text(max_size=10),
-    )
-    return st.recursive(
-        leaves,
-        lambda inner: (
-            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-        ),
-        max_leaves=_JSON_LEAVES,
-    )
-
-
-def _string(schema: Mapping[str, Any]) -> st.SearchStrategy[str]:
-    low = int(schema.get("minLength", 0))
-    high = schema.get("maxLength")
-    high = None if high is None else int(high)
-    pattern = schema.get("pattern")
-    if isinstance(pattern, str):
-        regex = st.from_regex(pattern, fullmatch=True)
-        return regex.filter(lambda s: low <= len(s) and (high is None or len(s) <= high))
-    # Plain text first: it is what a failure shrinks towards.
-    plain = st.text(min_size=low, max_size=high)
-    separators = st.sampled_from([" ", " ", " ", "\n", "  ", "\r\n", "\t"])
-    word = st.tuples(st.sampled_from(_WORDS) | st.text(min_size=1, max_size=6), separators)
-    sentence = _long(word, _SENTENCE_PARTS).map(lambda ws: "".join(w + s for w, s in ws).strip(" "))
-    if high is not None:
-        sentence = sentence.map(lambda s: s[:high])
-    if low:
-        sentence = sentence.filter(lambda s: len(s) >= low)
-    return st.one_of(plain, sentence)
-
-
-def _long(element: st.SearchStrategy[Any], parts: int) -> st.SearchStrategy[list[Any]]:
-    """Lists several times longer than ``st.lists`` makes (its lists average about five
-    elements, however large ``max_size``), which still shrink to the empty list: the
-    concatenation of ``parts`` independent lists, each of which shrinks on its own."""
-    pieces = [st.lists(element, max_size=_PART_MAX)] * parts
-    return st.tuples(*pieces).map(lambda lists: [x for part in lists for x in part])
-
-
-def _integer(schema: Mapping[str, Any]) -> st.SearchStrategy[int]:
-    low, high = _bounds(schema, integral=True)
-    step = schema.get("multipleOf")
-    if isinstance(step, int) and step > 0:
-        lo = None if low is None else math.ceil(low / step)
-        hi = None if high is None else math.floor(high / step)
-        return st.integers(lo, hi).map(lambda n: n * step)
-    return st.integers(
-        None if low is None else math.ceil(low), None if high is None else math.floor(high)
-    )
-
-
-def _number(schema: Mapping[str, Any]) -> st.SearchStrategy[int | float]:
-    low, high = _bounds(schema, integral=False)
-    floats = st.floats(
-        min_value=low,
-        max_value=high,
-        allow_nan=False,
-        allow_infinity=False,
-        exclude_min=_excluded(schema, "exclusiveMinimum", low),
-        exclude_max=_excluded(schema, "exclusiveMaximum", high),
-    )
-    ints = _integer(schema)  # JSON numbers include integers, and code meets them most
-    out: st.SearchStrategy[int | float] = st.one_of(ints, floats)
-    step = schema.get("multipleOf")
-    if isinstance(step, int | float) and step > 0:
-        out = out.filter(lambda x: math.isclose(x / step, round(x / step)))
-    return out
-
-
-def _excluded(schema: Mapping[str, Any], key: str, bound: float | None) -> bool:
-    return bound is not None and key in schema and schema[key] == bound
-
-
-def _bounds(schema: Mapping[str, Any], *, integral: bool) -> tuple[float | None, float | None]:
-    low = schema.get("minimum")
-    high = schema.get("maximum")
-    ex_low, ex_high = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
-    tick = 1 if integral else 0
-    if isinstance(ex_low, int | float):
-        low = max(low, ex_low + tick) if low is not None else ex_low + tick
-    if isinstance(ex_high, int | float):
-        high = min(high, ex_high - tick) if high is not None else ex_high - tick
-    return low, high
-
-
-def _boolean(schema: Mapping[str, Any]) -> st.SearchStrategy[bool]:
-    return st.booleans()
-
-
-def _array(schema: Mapping[str, Any]) -> st.SearchStrategy[list[Any]]:
-    items = strategy_for(schema.get("items", True))
-    low = int(schema.get("minItems", 0))
-    high = schema.get("maxItems")
-    high = None if high is None else int(high)
-    unique = bool(schema.get("uniqueItems", False))
-    short = st.lists(
-        items,
-        min_size=low,
-        max_size=max(low, _SHORT_LIST) if high is None else high,
-        unique_by=(lambda v: json.dumps(v, sort_keys=True)) if unique else None,
-    )
-    if high is not None and high <= _SHORT_LIST:
-        return short
-
-    def fit(xs: list[Any]) -> list[Any]:
-        if unique:
-            seen: dict[str, Any] = {}
-            for x in xs:
-                seen.setdefault(json.dumps(x, sort_keys=True), x)
-            xs = list(seen.values())
-        return xs if high is None else xs[:high]
-
-    long = _long(items, _LONG_PARTS).map(fit)
-    if low:
-        long = long.filter(lambda xs: len(xs) >= low)
-    return st.one_of(short, short, short, long)  # long lists a quarter of the time
-
-
-def _object(schema: Mapping[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
-    props: Mapping[str, Any] = schema.get("properties", {})
-    required = set(schema.get("required", []))
-    fixed = st.fixed_dictionaries(
-        {k: strategy_for(v) for k, v in props.items() if k in required},
-        optional={k: strategy_for(v) for k, v in props.items() if k not in required},
-    )
-    extra = schema.get("additionalProperties", not props)
-    if extra is False:
-        return fixed
-    values = strategy_for(extra if isinstance(extra, Mapping) else True)
-    more = st.dictionaries(st.text(max_size=8).filter(lambda k: k not in props), values, max_size=3)
-    return st.tuples(fixed, more).map(lambda pair: {**pair[1], **pair[0]})
-
-
-_BY_TYPE: Final[dict[str, Callable[[Mapping[str, Any]], st.SearchStrategy[Any]]]] = {
-    "string": _string,
-    "integer": _integer,
-    "number": _number,
-    "boolean": _boolean,
-    "array": _array,
-    "object": _object,
-    "null": lambda _schema: st.none(),
-}
-
-# -- invalid inputs ---------------------------------------------------------------------------
-
-_WRONG: Final[dict[str, Any]] = {
-    "string": 12345,
-    "integer": "not a number",
-    "number": "not a number",
-    "boolean": "yes",
-    "array": "not a list",
-    "object": "not an object",
-}
-
-
-def simplest_value(schema: Mapping[str, Any] | bool) -> Any:
-    """A small valid value for ``schema``: the base of an invalid-inputs request."""
-    if not isinstance(schema, Mapping) or not schema:
-        return 0  # any JSON value will do
-    for key in ("default", "const"):
-        if key in schema:
-            return schema[key]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    kind = schema.get("type")
-    kind = kind[0] if isinstance(kind, list) and kind else kind
-    if kind in ("integer", "number"):
-        low, high = _bounds(schema, integral=kind == "integer")
-        value = 0 if low is None or low <= 0 else low
-        value = value if high is None or value <= high else high
-        return math.ceil(value) if kind == "integer" else value
-    if kind == "string":
-        return "a" * int(schema.get("minLength", 0) or 1)
-    if kind == "boolean":
-        return False
-    if kind == "array":  # one item: an empty list is often a valid call that does nothing
-        high = schema.get("maxItems")
-        n = max(int(schema.get("minItems", 0)), 1 if high is None or high >= 1 else 0)
-        return [simplest_value(schema.get("items", True))] * n
-    if kind == "object":
-        props = schema.get("properties", {})
-        return {k: simplest_value(props[k]) for k in schema.get("required", []) if k in props}
-    return 0 if kind is None else None
-
-
-def invalid_input_cases(spec: FunctionSpec) -> list[tuple[str, dict[str, Any]]]:
-    """``(description, inputs)`` for each request the manifest rules out: every required
-    parameter left out in turn, then every parameter given a value of the wrong type."""
-    base = {p.name: simplest_value(p.schema) for p in spec.parameters if p.required}
-    cases: list[tuple[str, dict[str, Any]]] = []
-    for p in spec.parameters:
-        if p.required:
-            without = {k: v for k, v in base.items() if k != p.name}
-            cases.append((f"the required parameter {p.name!r} missing", without))
-    for p in spec.parameters:
-        wrong = _WRONG[p.type]
-        kind = {"str": "string", "int": "integer"}[type(wrong).__name__]
-        cases.append(
-            (f"{p.name!r} {_article(kind)} instead of {_article(p.type)}", {**base, p.name: wrong})
-        )
-    return cases
-
-
-def _article(word: str) -> str:
-    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
-
-
-# -- reproducers ------------------------------------------------------------------------------
-
-
-def json_text(obj: Any) -> str:
-    """Compact JSON for people and shells: readable non-ASCII text ("héllo", "日本語"), but
-    every character that does not print (controls such as U+0080, NBSP, zero-width joiners,
-    unassigned code points) escaped as ``\\uXXXX``, so that what is shown is what is sent."""
-    text = json.dumps(obj, ensure_ascii=False)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else _escape(c) for c in text)
-
-
-def _escape(c: str) -> str:
-    code = ord(c)
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    code -= 0x10000
-    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-
-
-def check_command(target: str, inputs: Mapping[str, Any], options: CheckOptions) -> str:
-    """``stream-harness check TARGET --inputs '<json>'``, shell-quoted, secrets redacted."""
-    parts = ["stream-harness", "check", target, "--inputs", json_text(inputs)]
-    if options.contract != "prefab":
-        parts += ["--contract", options.contract]
-    for name, value in _shown_headers(options.headers):
-        parts += ["--header", f"{name}: {value}"]
-    return shlex.join(parts)
-
-
-def curl_command(url: str, inputs: Mapping[str, Any], options: CheckOptions) -> str:
-    """The same request as a ``curl -N`` line (secret header values redacted)."""
-    parts = ["curl", "-N", "-X", "POST", url, "-H", "Content-Type: application/json"]
-    for name, value in _shown_headers(options.headers):
-        parts += ["-H", f"{name}: {value}"]
-    parts += ["-d", json_text({"inputs": inputs})]
-    return shlex.join(parts)
-
-
-def _shown_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    shown = []
-    for name, value in headers:
-        if name.lower() == "content-type":
-            continue  # the command sets it
-        shown.append((name, value if name.lower() in PUBLIC_HEADERS else REDACTED))
-    return shown
-
-
-# -- executors: one example in, one checked stream out ----------------------------------------
-
-
-class _Executor:
-    """Runs one function with one input and checks the stream."""
-
-    target: str
-
-    def run(self, name: str, inputs: dict[str, Any], checker: ContractChecker) -> CheckResult:
-        raise NotImplementedError
-
-    def reproducer(self, name: str, inputs: dict[str, Any]) -> tuple[str, str | None]:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-
-class _ModuleExecutor(_Executor):
-    def __init__(self, module: str, options: CheckOptions, worker: GeneratorWorker) -> None:
-        self.target = module
-        self.options = options
-        self.worker = worker
-
-    def run(self, name: str, inputs: dict[str, Any], checker: ContractChecker) -> CheckResult:
-        result = self.worker.run(f"{self.target}:{name}", inputs, self.options, checker)
-        if result.extra.get("interrupted"):
-            raise KeyboardInterrupt  # the runner kept a partial stream; the run must stop
-        return result
-
-    def reproducer(self, name: str, inputs: dict[str, Any]) -> tuple[str, str | None]:
-        return check_command(f"{self.target}:{name}", inputs, self.options), None
-
-
-class UrlExecutor(_Executor):
-    """Examples as HTTP requests, all on one event loop with one client: a new client per
-    example would pay for loading the TLS trust store (about 50 ms) and a connection each
-    time, which is most of an example's cost on loopback."""
-
-    def __init__(self, url: str, options: CheckOptions) -> None:
-        self.target = redact_url(url)
-        self.base = url
-        self.options = options
-        self.loop = asyncio.new_event_loop()
-        self._client: httpx.AsyncClient | None = None
-        self._probe: httpx.AsyncClient | None = None
-        #: What the probe client saw of the last response: status, and an error's body.
-        self.seen: dict[str, Any] = {}
-
-    def url(self, name: str) -> str:
-        if "{name}" in self.base:
-            return self.base.replace("{name}", name)
-        return f"{self.base.rstrip('/')}/invoke/{name}"
-
-    def run(self, name: str, inputs: dict[str, Any], checker: ContractChecker) -> CheckResult:
-        from harness._runners.http import run_url_async
-
-        if self._client is None:
-            self._client = self._new_client()
-        options = dataclasses.replace(self.options, inputs=inputs)
-        # The reference gateway turns a function's crash into a well-formed error event with a
-        # reserved code: read it back as the bug it is (other servers never send these codes).
-        checker = GatewayCodes(checker)
-        return self.loop.run_until_complete(
-            run_url_async(self.url(name), options, checker, client=self._client)
-        )
-
-    def probe(
-        self, name: str, inputs: dict[str, Any], checker: ContractChecker
-    ) -> tuple[CheckResult, int | None, bytes]:
-        """One request whose status and error body are kept (for invalid inputs)."""
-        from harness._runners.http import run_url_async
-
-        if self._probe is None:
-            self._probe = self._new_client(hooks={"response": [self._on_response]})
-        self.seen = {}
-        options = dataclasses.replace(self.options, inputs=inputs, resume_after=None)
-        result = self.loop.run_until_complete(
-            run_url_async(self.url(name), options, checker, client=self._probe)
-        )
-        return result, self.seen.get("status"), self.seen.get("body", b"")
-
-    async def _on_response(self, response: httpx.Response) -> None:
-        self.seen["status"] = response.status_code
-        if not 200 <= response.status_code < 300:
-            try:  # an error body is small: read it here, bounded, to judge it
-                async with asyncio.timeout(self.options.idle_timeout):
-                    await response.aread()
-                self.seen["body"] = response.content[:4096]
-            except (TimeoutError, httpx.HTTPError):
-                self.seen["body"] = b""
-
-    def _new_client(self, hooks: dict[str, list[Any]] | None = None) -> httpx.AsyncClient:
-        from harness._runners.http import make_client
-
-        # As run_url makes its own (the same TLS trust and proxy).
-        return make_client(self.base, self.options, event_hooks=hooks)
-
-    def reproducer(self, name: str, inputs: dict[str, Any]) -> tuple[str, str | None]:
-        url = redact_url(self.url(name))
-        return (
-            check_command(url, inputs, self.options),
-            curl_command(url, inputs, self.options),
-        )
-
-    def close(self) -> None:
-        for client in (self._client, self._probe):
-            if client is not None:
-                self.loop.run_until_complete(client.aclose())
-        self._client = self._probe = None
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.close()
-
 
 # -- the property test of one function --------------------------------------------------------
 #
@@ -760,7 +147,7 @@ class _FunctionRun:
     def __init__(
         self,
         name: str,
-        executor: _Executor,
+        executor: Executor,
         contract: str,
         emit: Callable[[Event], None],
     ) -> None:
@@ -908,7 +295,7 @@ class _Hypothesis:
 
 def property_test(
     spec: FunctionSpec,
-    executor: _Executor,
+    executor: Executor,
     *,
     contract: str,
     max_examples: int,
@@ -1004,74 +391,6 @@ def _reraise_unexpected(run: _FunctionRun, raised: list[BaseException]) -> None:
             raise problem
 
 
-# -- invalid inputs over HTTP -----------------------------------------------------------------
-
-
-class _TypeRecorder:
-    """Delegates to a contract checker and remembers the type of each event."""
-
-    def __init__(self, inner: ContractChecker) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.roles: Roles = roles_of(inner)
-        self.types: list[str] = []
-
-    def feed(self, event: SSEEvent) -> list[Violation]:
-        self.types.append(self.inner.event_type(event))
-        return self.inner.feed(event)
-
-    def finish(self, complete: bool = True) -> list[Violation]:
-        return self.inner.finish(complete)
-
-    def event_type(self, event: SSEEvent) -> str:
-        return self.inner.event_type(event)
-
-
-def check_invalid_inputs(
-    spec: FunctionSpec, executor: UrlExecutor, contract: str
-) -> list[InvalidInputCase]:
-    """Send each invalid-inputs request of :func:`invalid_input_cases` and judge the answer."""
-    out = []
-    url = executor.url(spec.name)
-    for case, inputs in invalid_input_cases(spec):
-        recorder = _TypeRecorder(get_checker(contract))
-        result, status, body = executor.probe(spec.name, inputs, recorder)
-        found = _judge_invalid(case, result, recorder, status, body)
-        shown = redact_url(url)
-        out.append(
-            InvalidInputCase(
-                case, inputs, found, status, curl_command(shown, inputs, executor.options)
-            )
-        )
-    return out
-
-
-def _judge_invalid(
-    case: str, result: CheckResult, recorder: _TypeRecorder, status: int | None, body: bytes
-) -> list[Violation]:
-    prefix = f"invalid inputs ({case}): "
-    if status is not None and 400 <= status < 500:
-        try:
-            json.loads(body)
-        except ValueError:
-            text = body.decode("utf-8", "replace")
-            msg = invalid_input_response(case, status, text)
-            return [violation("manifest.invalid-input-response", msg)] if msg else []
-        return []  # rejected, with a JSON reason: right
-    types, roles = recorder.types, recorder.roles
-    found = []
-    for v in result.violations:
-        if v.rule == "seq.first" and types and roles.is_failure(types[0]):
-            continue  # a stream that is one failure event is a fine answer to bad inputs
-        found.append(dataclasses.replace(v, message=prefix + v.message))
-    if status is not None and 200 <= status < 300 and not any(v.is_error for v in found):
-        last = types[-1] if types and roles.is_terminal(types[-1]) else None
-        msg = invalid_input_accepted(case, last, failed=result.failure is not None)
-        if msg:
-            found.append(violation("manifest.invalid-input-accepted", msg))
-    return found
-
-
 # -- the whole manifest -----------------------------------------------------------------------
 
 
@@ -1120,14 +439,14 @@ def run_manifest(
     selected = _select(manifest, functions)
     own_worker = worker is None and module is not None
     active = worker or (GeneratorWorker() if module is not None else None)
-    executor: _Executor | None = None
+    executor: Executor | None = None
     try:
         testable, skipped = _match(manifest, module, active, result)
         if url is not None:
             executor = UrlExecutor(url, options)
         else:
             assert module is not None and active is not None
-            executor = _ModuleExecutor(module, options, active)
+            executor = ModuleExecutor(module, options, active)
         for spec in selected:
             if not spec.streaming:
                 continue
@@ -1190,7 +509,7 @@ def _match(
 
 def _test_function(
     spec: FunctionSpec,
-    executor: _Executor,
+    executor: Executor,
     skipped: Mapping[str, str],
     testable: set[str],
     options: CheckOptions,

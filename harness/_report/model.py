@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness._contracts.catalog import load_all
+from harness._core.results import ManifestResult
 from harness._core.rules import Violation
 from harness._core.session import CheckResult, TranscriptEntry
 
@@ -154,10 +155,9 @@ def check_report(result: CheckResult, command_line: str, secrets: tuple[str, ...
     return report
 
 
-def manifest_report(result: Any, command_line: str, secrets: tuple[str, ...]) -> Report:
-    """The report of a ``manifest`` run (a
-    :class:`~harness._proptest.engine.ManifestResult`): a JUnit case per manifest rule and
-    per function, and each shrunk failure's stream with the commands that reproduce it."""
+def manifest_report(result: ManifestResult, command_line: str, secrets: tuple[str, ...]) -> Report:
+    """The report of a ``manifest`` run: a JUnit case per manifest rule and per
+    function, and each shrunk failure's stream with the commands that reproduce it."""
     cases: list[Case] = []
     by_rule: dict[str, list[Violation]] = {}
     for v in result.violations:
