@@ -121,7 +121,7 @@ def _build_parser() -> _Parser:
 def _command_modules() -> list[Any]:
     """The modules that each add one subcommand with ``register(sub)``, which calls
     ``sub.add_parser(...)`` and ``set_defaults(run=fn)`` with ``fn(ns) -> int``.  Registered
-    explicitly (imported here, not at module top: they use this module's shared flags)."""
+    explicitly, here: one list, no discovery by module name."""
     from harness._cli import contracts, demo, load, manifest, serve, worker
 
     return [contracts, demo, load, manifest, serve, worker]
