@@ -118,6 +118,10 @@ class TranscriptEntry:
     violations: list[Violation] = field(default_factory=list)
 
 
+#: An event seen but not (yet) in the transcript: (index, event, time ms, its violations).
+_Seen = tuple[int, SSEEvent, float, list[Violation]]
+
+
 @dataclass(slots=True)
 class CheckResult:
     """The outcome of checking one stream."""
@@ -298,7 +302,7 @@ class StreamSession:
         # The kept transcript (in order), and the latest entries not (yet) kept: the tail, or
         # the context before a failure.
         self.transcript: list[TranscriptEntry] = []
-        self._recent: deque[TranscriptEntry] = deque(maxlen=TRANSCRIPT_TAIL)
+        self._recent: deque[_Seen] = deque(maxlen=TRANSCRIPT_TAIL)
         self._keep_next = 0
         self._failure_sites = 0
         self._dropped: dict[str, int] = {}  # rule -> violations past MAX_VIOLATIONS
@@ -358,50 +362,58 @@ class StreamSession:
         found = self.checker.feed(event)
         t = (at - self.start) * 1000.0
         self.event_times_ms.append(t)
-        data = event.data
-        if "\\u" in data and data[:1] in "{[":  # JSON that escaped non-ASCII: show the text
-            data = readable_escapes(data)
-        preview = shorten(data, _PREVIEW)
-        entry = TranscriptEntry(self.events, self.checker.event_type(event), event.id, preview, t)
+        index = self.events
         if self.first_content is None and self.roles.is_content(event):
-            self.first_content = self.events
-        notable = self.first_content == self.events
+            self.first_content = index
+        notable = self.first_content == index
         if found:
             found = self._first_of_their_kind(found)
-            entry.violations.extend(found)
             self.violations.extend(found)
             notable = True
-        self._keep(entry, notable)
+        self._keep((index, event, t, found), notable)
         self.events += 1
         if self.events >= self.max_events:
             self.stopped = True
             return False
         return True
 
-    def _keep(self, entry: TranscriptEntry, notable: bool) -> None:
-        """Bounded transcript: keep the head, the context of the first failures, the tail."""
-        if entry.index < TRANSCRIPT_HEAD:
-            self.transcript.append(entry)
+    def _keep(self, seen: _Seen, notable: bool) -> None:
+        """Bounded transcript: keep the head, the context of the first failures, the tail.
+        An event not kept (yet) waits in ``_recent`` as it came: most never become an entry."""
+        if seen[0] < TRANSCRIPT_HEAD:
+            self.transcript.append(self._make(seen))
         elif notable and self._failure_sites < TRANSCRIPT_FAILURES:
             self._failure_sites += 1
-            recent, before = self._recent, list[TranscriptEntry]()
+            recent, before = self._recent, list[_Seen]()
             while recent and len(before) < TRANSCRIPT_CONTEXT:
                 before.append(recent.pop())
-            self.transcript.extend(reversed(before))
-            self.transcript.append(entry)
+            self.transcript.extend(self._make(b) for b in reversed(before))
+            self.transcript.append(self._make(seen))
             self._keep_next = TRANSCRIPT_CONTEXT
         elif self._keep_next:
             self._keep_next -= 1
-            self.transcript.append(entry)
+            self.transcript.append(self._make(seen))
         else:
-            self._recent.append(entry)
+            self._recent.append(seen)
+
+    def _make(self, seen: _Seen) -> TranscriptEntry:
+        index, event, t, found = seen
+        data = event.data
+        if "\\u" in data and data[:1] in "{[":  # JSON that escaped non-ASCII: show the text
+            data = readable_escapes(data)
+        kind = self.checker.event_type(event)
+        return TranscriptEntry(index, kind, event.id, shorten(data, _PREVIEW), t, list(found))
 
     def _entry(self, index: int) -> TranscriptEntry | None:
         t = self.transcript
         i = bisect.bisect_left(t, index, key=lambda e: e.index)
         if i < len(t) and t[i].index == index:
             return t[i]
-        return next((e for e in self._recent if e.index == index), None)
+        for i, seen in enumerate(self._recent):
+            if seen[0] == index:  # a list of its own (the checker's may be shared), shared here
+                self._recent[i] = seen = (*seen[:3], list(seen[3]))
+                return TranscriptEntry(index, "", "", "", None, seen[3])
+        return None
 
     def _first_of_their_kind(self, found: list[Violation]) -> list[Violation]:
         """One problem, one violation: a rule broken again for the same reason (the same
@@ -432,9 +444,10 @@ class StreamSession:
         if not changed:
             return
         self.violations[:] = [changed.get(id(v), v) for v in self.violations]
-        for entry in (*self.transcript, *self._recent):
-            if entry.violations:
-                entry.violations[:] = [changed.get(id(v), v) for v in entry.violations]
+        lists = [e.violations for e in self.transcript] + [seen[3] for seen in self._recent]
+        for found in lists:
+            if found:
+                found[:] = [changed.get(id(v), v) for v in found]
 
     def add(self, v: Violation) -> None:
         """Record a violation only the runner can see (HTTP, timeouts, the generator)."""
@@ -491,7 +504,7 @@ class StreamSession:
                 )
             )
         if self._recent:  # the tail, and any context not kept before it
-            self.transcript.extend(self._recent)
+            self.transcript.extend(self._make(seen) for seen in self._recent)
             self.transcript.sort(key=lambda e: e.index)
             self._recent.clear()
         self.failure = self.roles.stream_failure()
