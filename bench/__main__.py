@@ -233,6 +233,7 @@ SECTIONS: dict[str, Callable[[int], list[tuple[str, str, str, str]]]] = {
     "ndjson": section_ndjson,
     "check": section_check,
     "memory": section_memory,
+    "check_file": lambda r: __import__("bench.check_file").check_file.section_check_file(r),
     "contracts": lambda r: __import__("bench.contracts").contracts.section_contracts(r),
     "load_accuracy": lambda r: __import__(
         "bench.load_accuracy"
