@@ -47,6 +47,7 @@ def _naive_events_per_s(base: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         count = Path(tmp) / "count"
         env = {**os.environ, "NAIVE_PATH": FAST_PATH, "NAIVE_COUNT_FILE": str(count)}
+        env["NAIVE_RUN_S"] = str(RUN_S)
         argv = [sys.executable, "-m", "locust", "-f", str(NAIVE), "--headless", "--host", base]
         argv += ["-u", "20", "-r", "20", "-t", f"{RUN_S}s", "--stop-timeout", "0", "--only-summary"]
         subprocess.run(
@@ -58,7 +59,11 @@ def _naive_events_per_s(base: str) -> float:
             timeout=RUN_S + 120,
             check=False,
         )
-        return int(count.read_text()) / RUN_S if count.exists() else math.nan
+        if not count.exists():
+            return math.nan
+        events, seconds = count.read_text().split()
+        # Over the time it actually counted, not the nominal -t (users finish late).
+        return int(events) / float(seconds) if float(seconds) > 0 else math.nan
 
 
 def section_load_capacity(repeat: int) -> list[Row]:
