@@ -130,3 +130,26 @@ def test_check_when_event_id_is_not_ascii_then_resume_bad_id_not_a_usage_error()
     assert "Traceback" not in r.stderr and "--header" not in r.stderr
     rules = {v["rule"]: v["message"] for v in json.loads(r.stdout)["violations"]}
     assert "'\u00e9t\u00e9'" in rules["resume.bad-id"]
+
+
+def test_check_when_recording_outlasts_total_timeout_then_timeout_total_and_exit_at_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "long.sse"
+    event = b'data: {"type": "content", "data": "tok"}\n\n'
+    path.write_bytes(b'data: {"type": "start", "data": {}}\n\n' + event * 2_000_000)
+    argv = [str(EXE), "check", str(path), "--no-report", "--format", "json"]
+    t = time.monotonic()
+    r = subprocess.run(
+        [*argv, "--total-timeout", "0.3", "--max-events", "10000000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    seconds = time.monotonic() - t
+    assert r.returncode == 1, r.stderr
+    verdict = json.loads(r.stdout)
+    assert [v["rule"] for v in verdict["violations"]] == ["timeout.total"]
+    assert 0 < verdict["events"] < 2_000_001
+    assert seconds < 20  # the whole process, start-up included: it stopped, and exited

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from harness._core.errors import UsageError
 from harness._core.framing import SUFFIXES, choose_framing, framings_of
+from harness._core.http_rules import timeout_total
 from harness._core.options import CheckOptions
+from harness._core.rules import violation
 from harness._core.session import CheckResult, ContractChecker, StreamSession, Timing
 
 __all__ = ["run_file"]
@@ -31,17 +33,26 @@ def run_file(path: Path, options: CheckOptions, checker: ContractChecker) -> Che
         max_events=options.max_events,
         framing=framing,
     )
-    interrupted = False
+    interrupted = timed_out = False
+    deadline = start + options.total_timeout  # a recording is bounded like any stream
     try:
         with path.open("rb") as f:
             while chunk := f.read(_CHUNK):
-                if not session.feed_bytes(chunk, time.monotonic()):
+                now = time.monotonic()
+                if now > deadline:
+                    timed_out = True
+                    break
+                if not session.feed_bytes(chunk, now):
                     break
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
     except KeyboardInterrupt:  # a partial result still makes a (marked) report
         interrupted = True
-    result = session.finish(time.monotonic(), complete=not interrupted)
+    if timed_out:
+        session.add(
+            violation("timeout.total", timeout_total(options.total_timeout, session.events))
+        )
+    result = session.finish(time.monotonic(), complete=not (interrupted or timed_out))
     if interrupted:
         result.extra["interrupted"] = True
     # A recording has no network timing: only how long checking it took.
