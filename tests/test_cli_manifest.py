@@ -82,7 +82,6 @@ def test_manifest_when_guide_sample_in_text_then_readable(tmp_path: Path) -> Non
     ("args", "message"),
     [
         (["nope.json", "--module", str(GOOD)], "no such manifest file: nope.json"),
-        ([str(MANIFEST)], "give --module"),
         ([str(MANIFEST), "--module", str(GOOD), "--examples", "0"], "must be at least 1"),
         ([str(MANIFEST), "--module", str(GOOD), "--function", "nope"], "not in the manifest"),
         ([str(MANIFEST), "--module", "missing_dir/x.py"], "no such file: missing_dir/x.py"),
@@ -377,3 +376,36 @@ def test_manifest_when_interrupted_then_partial_report_and_exit_130(tmp_path: Pa
     assert len(summary["functions"]) < 3  # stopped before testing every function
     printed = _json.loads(stdout)
     assert printed["functions"] == summary["functions"]
+
+
+def test_manifest_alone_when_valid_then_exit_0_without_running_anything() -> None:
+    r = run(str(MANIFEST), "--color", "never")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "manifest  ✓ valid" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("function", "finding"),
+    [
+        ({"name": "a", "streaming": True, "parameters": []}, "two functions are named 'a'"),
+        (
+            {
+                "name": "b",
+                "streaming": True,
+                "parameters": [{"name": "n", "type": "integer", "default": "ten"}],
+            },
+            'the default "ten" is not a valid integer',
+        ),
+    ],
+)
+def test_manifest_alone_when_broken_then_exit_1_with_the_finding(
+    tmp_path: Path, function: dict[str, Any], finding: str
+) -> None:
+    path = tmp_path / "prefab-manifest.json"
+    first = {"name": "a", "streaming": True, "parameters": []}
+    path.write_text(json.dumps({"functions": [first, function]}), encoding="utf-8")
+    r = run(str(path), "--format", "json")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    verdict = json.loads(r.stdout)
+    assert verdict["ok"] is False and verdict["functions"] == []
+    assert any(finding in v["message"] for v in verdict["violations"]), verdict

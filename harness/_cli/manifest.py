@@ -61,7 +61,8 @@ def register(sub: Any) -> None:
         "then drive every streaming function with generated inputs (Hypothesis) and check each "
         "stream against the contract; each failure is shrunk to a minimal input, with a "
         "command that reproduces it. --module runs the functions in a worker process; --url "
-        "tests a gateway over HTTP (POST {url}/invoke/{name}), including invalid inputs. "
+        "tests a gateway over HTTP (POST {url}/invoke/{name}), including invalid inputs; with "
+        "neither, only the manifest is validated. "
         "Exit 0 conforms, 1 a finding, 2 usage error, 3 unreachable.",
     )
     m.add_argument("manifest", type=Path, help="path to prefab-manifest.json")
@@ -120,7 +121,7 @@ def _cmd_manifest(ns: argparse.Namespace) -> int:
     from harness._proptest import run_manifest
 
     if ns.module is None and ns.url is None:
-        raise UsageError("give --module (src/main.py or a module name) or --url (the gateway)")
+        return _validate_only(ns)
     if ns.header and ns.url is None:
         raise UsageError("--header only applies with --url")
     if ns.url is not None:
@@ -165,6 +166,22 @@ def _cmd_manifest(ns: argparse.Namespace) -> int:
     if result.interrupted:
         sys.stderr.write("stream-harness: interrupted; the report holds the functions finished\n")
         return EXIT_INTERRUPTED
+    return EXIT_OK if result.ok else EXIT_VIOLATION
+
+
+def _validate_only(ns: argparse.Namespace) -> int:
+    """A manifest on its own (neither ``--module`` nor ``--url``): its schema, duplicate names,
+    defaults and enums of the declared type -- a prefab author's check before any code exists."""
+    from harness._contracts.manifest import load_manifest
+    from harness._core.results import ManifestResult
+
+    _manifest, found = load_manifest(ns.manifest)
+    result = ManifestResult(str(ns.manifest), "(manifest only)", ns.contract or "prefab", found, [])
+    if ns.format == "json":
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+    else:
+        color = {"auto": None, "always": True, "never": False}[ns.color]
+        render_manifest_text(result, sys.stdout, color=color)
     return EXIT_OK if result.ok else EXIT_VIOLATION
 
 
