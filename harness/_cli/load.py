@@ -56,66 +56,113 @@ def register(sub: Any) -> None:
         "thresholds hold, 1 a threshold missed, 2 usage error, 3 target unreachable.",
     )
     p.add_argument("url", help="the streaming endpoint, https://…/invoke/fn")
-    p.add_argument(
+    _add_shape_options(p)
+    _add_request_options(p)
+    _add_scenario_options(p)
+    _add_gate_options(p)
+    add_network_options(p)
+    add_timeout_options(p, "per stream")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    add_strict_option(p)
+    p.set_defaults(run=_cmd_load)
+
+
+def _add_shape_options(p: argparse.ArgumentParser) -> None:
+    """How many streams, for how long, on how many processes or machines."""
+    g = p.add_argument_group("load shape")
+    g.add_argument(
         "--users", type=_positive_int, help=f"concurrent streams, closed loop ({default('users')})"
     )
-    p.add_argument(
+    g.add_argument(
         "--spawn-rate", type=_positive_float, metavar="N", help="users started per second"
     )
-    p.add_argument(
+    g.add_argument(
         "--run-time",
         type=flag_type(duration),
         metavar="T",
         help=f"30s, 2m, 1h30m ({default('run-time', ' s')})",
     )
-    p.add_argument(
+    g.add_argument(
         "--arrival-rate",
         type=_rates,
         metavar="R",
         help="open loop: start R new streams per second whatever the target's speed; a list "
         "(1,2,4,8) sweeps the rates, each for --run-time, and reports where latency climbs",
     )
-    p.add_argument(
+    g.add_argument(
         "--max-inflight",
         type=_positive_int,
         metavar="N",
         help="open loop: most streams open at once; later arrivals are dropped and counted "
         f"({default('max-inflight')})",
     )
-    p.add_argument(
+    g.add_argument(
         "--processes",
         type=_positive_int,
         metavar="N",
         help=f"Locust worker processes ({default('processes')})",
     )
-    p.add_argument(
+    g.add_argument(
         "--master",
         action="store_true",
         help="run as the master of workers on other machines (stream-harness worker); "
         "it writes the verdict and the report",
     )
-    p.add_argument(
+    g.add_argument(
         "--expect-workers", type=_positive_int, metavar="N", help="--master: wait for N workers"
     )
-    p.add_argument(
+    g.add_argument(
         "--master-bind-host",
         default="*",
         metavar="HOST",
         help="--master: the interface workers connect to (default: all)",
     )
-    p.add_argument(
+    g.add_argument(
         "--master-port", type=_positive_int, default=5557, metavar="PORT", help="default 5557"
     )
-    p.add_argument("--inputs", metavar="JSON", help='POSTed as {"inputs": …}; @file reads a file')
-    p.add_argument("--body", metavar="JSON", help="raw JSON request body (instead of --inputs)")
-    p.add_argument(
+
+
+def _add_request_options(p: argparse.ArgumentParser) -> None:
+    """What each stream asks for and which contract checks it."""
+    g = p.add_argument_group("request")
+    g.add_argument("--inputs", metavar="JSON", help='POSTed as {"inputs": …}; @file reads a file')
+    g.add_argument("--body", metavar="JSON", help="raw JSON request body (instead of --inputs)")
+    g.add_argument(
         "--bodies",
         type=Path,
         metavar="FILE.jsonl",
         help="one JSON request body per line, used in turn (so a run is not one cached prompt)",
     )
-    p.add_argument("--random", action="store_true", help="--bodies in random order")
-    p.add_argument(
+    g.add_argument("--random", action="store_true", help="--bodies in random order")
+    g.add_argument("--method", help="HTTP method (default: POST with --inputs/--body, else GET)")
+    g.add_argument(
+        "--header", action="append", type=_header, default=[], metavar="'K: V'", help="repeatable"
+    )
+    g.add_argument("--contract", help=f"contract to check ({default('contract')})")
+
+
+def _add_scenario_options(p: argparse.ArgumentParser) -> None:
+    """Client behaviours beyond streaming to the end."""
+    g = p.add_argument_group("scenarios")
+    g.add_argument(
+        "--reconnect-after",
+        type=_positive_int,
+        metavar="K",
+        help="reconnect scenario: drop after K events, resume with Last-Event-ID",
+    )
+    g.add_argument(
+        "--abandon-after",
+        type=_positive_int,
+        metavar="K",
+        help="abandon scenario: clients vanish after 1..K events for --storm-seconds",
+    )
+    g.add_argument("--storm-seconds", type=_positive_float, metavar="S", help="default 5")
+
+
+def _add_gate_options(p: argparse.ArgumentParser) -> None:
+    """What fails the run, and where its report goes."""
+    g = p.add_argument_group("gates and reports")
+    g.add_argument(
         "--slo",
         action="append",
         default=[],
@@ -123,47 +170,24 @@ def register(sub: Any) -> None:
         help="a goal each stream must meet, e.g. 'first_content_ms<500', 'tpot_ms<50' "
         "(repeatable): goodput is the share of streams meeting all",
     )
-    p.add_argument("--method", help="HTTP method (default: POST with --inputs/--body, else GET)")
-    p.add_argument(
-        "--header", action="append", type=_header, default=[], metavar="'K: V'", help="repeatable"
-    )
-    p.add_argument("--contract", help=f"contract to check ({default('contract')})")
-    p.add_argument(
-        "--reconnect-after",
-        type=_positive_int,
-        metavar="K",
-        help="reconnect scenario: drop after K events, resume with Last-Event-ID",
-    )
-    p.add_argument(
-        "--abandon-after",
-        type=_positive_int,
-        metavar="K",
-        help="abandon scenario: clients vanish after 1..K events for --storm-seconds",
-    )
-    p.add_argument("--storm-seconds", type=_positive_float, metavar="S", help="default 5")
-    p.add_argument(
+    g.add_argument(
         "--threshold",
         action="append",
         default=[],
         metavar="EXPR",
         help="a gate, e.g. 'ttfb_ms.p95<800', 'failure_rate<0.01', 'events_per_s>20' (repeatable)",
     )
-    p.add_argument(
+    g.add_argument(
         "--report-dir",
         type=Path,
         metavar="DIR",
         help="report and Locust's files (default: reports/<timestamp>-load-<scenario>/)",
     )
-    p.add_argument(
+    g.add_argument(
         "--no-report",
         action="store_true",
         help="write no report files (Locust's go to a temporary directory, then are removed)",
     )
-    add_network_options(p)
-    add_timeout_options(p, "per stream")
-    p.add_argument("--format", choices=["text", "json"], default="text")
-    add_strict_option(p)
-    p.set_defaults(run=_cmd_load)
 
 
 def _cmd_load(ns: argparse.Namespace) -> int:
