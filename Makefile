@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-slow check lint typecheck bench docs lock clean
+.PHONY: install node-deps demo test test-slow check lint typecheck bench docs lock clean
 
 install: $(STAMP)
 
@@ -13,10 +13,22 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# The real AI SDK (npm `ai`, pinned with its lockfile) the ai-sdk-ui contract is tested against.
+# Optional: without npm, or offline, its tests skip and say why.
+NODE_STAMP := tests/node/node_modules/.installed
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null 2>&1 \
+	    && touch $(NODE_STAMP) \
+	    || echo "note: npm ci in tests/node failed; the ai-sdk-ui Node tests will skip"; \
+	else echo "note: npm not found; the ai-sdk-ui Node tests will skip"; fi
+
 demo: $(STAMP)
 	$(BIN)/stream-harness demo
 
-test: $(STAMP) check
+test: $(STAMP) node-deps check
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: $(STAMP)
