@@ -153,3 +153,13 @@ def test_check_when_recording_outlasts_total_timeout_then_timeout_total_and_exit
     assert [v["rule"] for v in verdict["violations"]] == ["timeout.total"]
     assert 0 < verdict["events"] < 2_000_001
     assert seconds < 20  # the whole process, start-up included: it stopped, and exited
+
+
+def test_check_when_body_is_an_html_page_then_content_type_but_no_cache_control_warning() -> None:
+    page = b"<html><body>Service Unavailable</body></html>"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n"
+    with hostile_server(fixed(head % len(page) + page)) as url:
+        r, _, _ = _check(url)
+    assert r.returncode == 1, r.stderr
+    rules = {v["rule"] for v in json.loads(r.stdout)["violations"]}
+    assert "http.content-type" in rules and "http.cache-control" not in rules

@@ -203,7 +203,8 @@ def judge_head(
     if type_msg:
         found.append(violation("http.content-type", type_msg))
     found += [violation(rule_id, m) for rule_id, m in header_violations(required, header)]
-    cache_msg = http_cache_control(header("cache-control"))
+    # Caching matters for a stream only: an HTML or JSON error page is http.content-type's.
+    cache_msg = None if type_msg else http_cache_control(header("cache-control"))
     if cache_msg:
         found.append(violation("http.cache-control", cache_msg))
     framing = choose_framing(framing_of_media_type(content_type), framings)
