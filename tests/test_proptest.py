@@ -633,3 +633,35 @@ def test_buggy_when_any_seed_then_every_planted_bug_found(
     assert {"gen.not-serializable", "seq.first"} <= set(failures(function(result, "chat_stream")))
     assert {"progress.bounds", "seq.terminal"} <= set(failures(function(result, "process_lines")))
     assert failures(function(result, "batch_process"))["gen.raised"] == {"items": []}
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "nullable": True, "minLength": 2},
+        {"allOf": [{"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+                   {"properties": {"b": {"enum": ["x"]}}, "required": ["b"]}]},
+        {"oneOf": [{"type": "integer", "minimum": 3}, {"type": "string", "format": "uuid"}]},
+        {"anyOf": [{"type": "null"}, {"type": "string", "format": "date-time"}]},
+        {"type": "string", "format": "email"},
+    ],
+)  # fmt: skip
+def test_strategy_for_when_openapi_keywords_then_every_value_is_valid(
+    schema: dict[str, Any],
+) -> None:
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    plain = {k: v for k, v in schema.items() if k != "nullable"}
+    if schema.get("nullable"):
+        plain = {"anyOf": [{"type": "null"}, plain]}
+    validator = Draft202012Validator(plain, format_checker=FormatChecker())
+    seen: list[Any] = []
+
+    @settings(max_examples=40, database=None, deadline=None)
+    @given(strategy_for(schema))
+    def valid(value: Any) -> None:
+        seen.append(value)
+        assert validator.is_valid(value), value
+
+    valid()
+    assert len({json.dumps(v, default=str) for v in seen}) > 3

@@ -49,12 +49,22 @@ _JSON_LEAVES: Final = 6
 
 
 def strategy_for(schema: Mapping[str, Any] | bool) -> st.SearchStrategy[Any]:
-    """A strategy for JSON values valid against ``schema`` (the subset manifests use)."""
+    """A strategy for JSON values valid against ``schema``: the subset manifests use, plus
+    OpenAPI's ``nullable``, ``allOf``/``oneOf``/``anyOf`` and common string formats."""
     if schema is True or schema == {}:
         return _any_json()
     if schema is False:
         return st.nothing()
     assert isinstance(schema, Mapping)
+    if schema.get("nullable") is True:  # OpenAPI 3.0
+        rest = {k: v for k, v in schema.items() if k != "nullable"}
+        return st.one_of(st.none(), strategy_for(rest))
+    if isinstance(schema.get("allOf"), list):
+        return strategy_for(_merge_all_of(schema))
+    for key in ("oneOf", "anyOf"):  # oneOf drawn as anyOf: a branch, plus the siblings' keys
+        if isinstance(schema.get(key), list) and schema[key]:
+            rest = {k: v for k, v in schema.items() if k != key}
+            return st.one_of([strategy_for(_merged(rest, b)) for b in schema[key]])
     if "const" in schema:
         return st.just(schema["const"])
     if "enum" in schema:
@@ -62,8 +72,40 @@ def strategy_for(schema: Mapping[str, Any] | bool) -> st.SearchStrategy[Any]:
     kind = schema.get("type")
     if isinstance(kind, list):
         return st.one_of([strategy_for({**schema, "type": k}) for k in kind])
+    if kind == "string" and schema.get("format") in _FORMATS:
+        return _FORMATS[schema["format"]]
     make = _BY_TYPE.get(kind) if isinstance(kind, str) else None
     return _any_json() if make is None else make(schema)
+
+
+def _merged(a: Mapping[str, Any], b: Any) -> Mapping[str, Any] | bool:
+    if not isinstance(b, Mapping):
+        return bool(b)
+    out = {**a, **b}
+    if "properties" in a and "properties" in b:
+        out["properties"] = {**a["properties"], **b["properties"]}
+    if "required" in a and "required" in b:
+        out["required"] = sorted({*a["required"], *b["required"]})
+    return out
+
+
+def _merge_all_of(schema: Mapping[str, Any]) -> Mapping[str, Any] | bool:
+    """``allOf`` as one schema: properties and ``required`` joined, other keys the last one's
+    (enough for the object compositions OpenAPI documents use)."""
+    out: Mapping[str, Any] | bool = {k: v for k, v in schema.items() if k != "allOf"}
+    for part in schema["allOf"]:
+        out = _merged(out, part) if isinstance(out, Mapping) else out
+    return out
+
+
+_FORMATS: Final[dict[str, st.SearchStrategy[str]]] = {
+    "date-time": st.datetimes().map(lambda d: d.isoformat() + "Z"),
+    "date": st.dates().map(str),
+    "uuid": st.uuids().map(str),
+    "email": st.emails(),
+    "uri": st.sampled_from(["https://example.com/", "https://example.com/a?b=c"]),
+    "ipv4": st.ip_addresses(v=4).map(str),
+}
 
 
 def inputs_strategy(spec: FunctionSpec) -> st.SearchStrategy[dict[str, Any]]:
