@@ -216,3 +216,18 @@ def test_load_when_usage_error_then_exit_2_in_one_line(
 ) -> None:
     code, v, err = _load(tmp_path, "http://127.0.0.1:1/x", *args)
     assert code == 2 and v is None and says in err and len(err.strip().splitlines()) == 1
+
+
+def test_load_when_no_stream_finishes_within_the_run_then_it_is_not_a_pass(
+    server: tuple[str, LoadServer], tmp_path: Path
+) -> None:
+    """A trickling stream (an event a second, for 100 s) and a 2 s run: every stream is still
+    open at the end.  That proved nothing about the target: exit 1, the open streams counted."""
+    base, _ = server
+    code, v, err = _load(
+        tmp_path, f"{base}/stream?n=100&gap_ms=1000", "--users", "2", "--run-time", "2s"
+    )
+    assert code == 1, err
+    assert v is not None and v["ok"] is False and v["requests"] == 0
+    assert v["run"]["open_at_end"] == 2
+    assert any("no stream finished within the run" in w for w in v["warnings"]), v["warnings"]

@@ -158,6 +158,7 @@ _COUNTERS: Final = (
     "output_tokens",  # summed over streams
     "tokens_from_usage",  # streams whose output_tokens the stream itself reported
     "slo_met",  # streams that met every --slo (goodput)
+    "open_at_end",  # streams still open when the run ended (cut, not judged)
     "lag_samples",  # event-loop lag probes
     "lag_late",  # ... that woke LOOP_LAG_MS or more late
 )

@@ -6,7 +6,8 @@ added, never renamed): ``ok``, ``requests`` (streams), ``failures`` (streams wit
 "count"}``, and the run-wide numbers), ``thresholds`` (``[{"expr", "ok", "value"}]``),
 ``violations`` (one entry per rule), plus ``warnings``, ``errors`` and ``run``.
 
-``ok``: every threshold holds; with no thresholds, no stream failed.
+``ok``: every threshold holds; with no thresholds, no stream failed; and at least one stream
+finished (a run in which every stream was still open at its end is not a pass).
 """
 
 from __future__ import annotations
@@ -167,6 +168,14 @@ def _warnings(m: LoadMetrics, metrics: Mapping[str, Any], run: Mapping[str, Any]
             f"of probes (up to {m.loop_lag_max_ms:.0f} ms): timestamps may be that late "
             "(too many streams per process)"
         )
+    if c["streams"] == 0:
+        out.append(
+            f"no stream finished within the run ({c['open_at_end']} still open at its end, "
+            "cut and not judged): a longer --run-time, or a shorter --total-timeout, gives a "
+            "verdict"
+        )
+    elif c["open_at_end"]:
+        out.append(f"{c['open_at_end']} streams were still open at the end of the run (not judged)")
     rate = run.get("arrival_rate")
     if rate and c["arrivals_planned"]:
         # The schedule counts every slot that came due, even while the scheduler was starved
@@ -198,6 +207,7 @@ def build_verdict(
     c = m.counters
     # With no gate: no stream failed, and none ended in an in-band error.
     ok = all(r.ok for r in results) if results else not (c["failures"] or c["inband_failures"])
+    ok = ok and c["streams"] > 0  # a run in which no stream finished proved nothing
     violations = [
         {
             "rule": rule,
@@ -224,6 +234,7 @@ def build_verdict(
             "events": c["events"],
             "bytes": c["bytes"],
             "abandoned": c["abandoned"],
+            "open_at_end": c["open_at_end"],
             "arrivals": {
                 "planned": c["arrivals_planned"],
                 "started": c["arrivals_started"],

@@ -321,6 +321,7 @@ class SSEUser(User):
         sink = _Sink(self.environment, trace is not None)
         keep = _P.budget.keeper() if _P.report.wants_capture() else None
         _P.active += 1
+        finished = False
         try:
             result = run_stream(
                 spec,
@@ -331,10 +332,13 @@ class SSEUser(User):
                 intended_start=intended_start,
                 keep=keep,
             )
+            finished = True
             _report(self.environment, result, after_storm=after_storm)
             _P.report.add(result, result.start + _WALL, random.random())
         finally:  # (a stream killed at the end of the run gives its bytes back too)
             _P.active -= 1
+            if not finished:  # still open when the run ended: counted, not judged
+                _P.metrics.count("open_at_end")
             if keep is not None:
                 keep.release()
         if trace is not None and len(trace) < 20_000:
