@@ -111,8 +111,11 @@ def test_load_when_bodies_file_then_each_line_is_sent_in_turn(
                          "--bodies", str(bodies))  # fmt: skip
     assert code == 0, err
     sent = [b.decode() for b in srv.bodies[before:]]
-    assert len(sent) >= 3 and set(sent[:3]) == set(lines)  # every line, in turn
-    assert set(sent) == set(lines)
+    assert set(sent) == set(lines)  # every line, and nothing else (the blank one skipped)
+    # In turn: taken round-robin, so no line is sent more than once per user ahead of another
+    # (4 users' requests may reach the server out of order, never out of balance).
+    counts = [sent.count(line) for line in lines]
+    assert max(counts) - min(counts) <= 4, counts
 
 
 @pytest.mark.parametrize(
