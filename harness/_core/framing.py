@@ -150,9 +150,19 @@ def _preview(raw: bytes) -> str:
 
 
 class _Problems:
-    """Framing problems by rule, bounded (see :class:`FramingProblem`)."""
+    """What both framings share with :class:`SSEDecoder`'s interface -- the byte count, the
+    size bound, no ``retry``/``id`` -- and framing problems by rule, bounded (see
+    :class:`FramingProblem`)."""
 
-    def __init__(self) -> None:
+    retry: int | None = None
+    last_event_id = ""
+
+    def __init__(self, max_event_bytes: int) -> None:
+        if max_event_bytes < 1:
+            raise ValueError("max_event_bytes must be at least 1")
+        self.max_event_bytes = max_event_bytes
+        self.bytes_fed = 0
+        self.truncated = False
         self.problems: dict[str, FramingProblem] = {}
 
     def _report(self, rule: str, offset: int, raw: bytes, detail: str, size: int) -> None:
@@ -173,16 +183,8 @@ class TextDecoder(_Problems):
     (['中'], [])
     """
 
-    retry: int | None = None
-    last_event_id = ""
-
     def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
-        super().__init__()
-        if max_event_bytes < 1:
-            raise ValueError("max_event_bytes must be at least 1")
-        self.max_event_bytes = max_event_bytes
-        self.bytes_fed = 0
-        self.truncated = False
+        super().__init__(max_event_bytes)
         self._pending = b""  # the start of a character torn across chunks (at most 3 bytes)
 
     def feed(self, chunk: bytes, at: float | None = None) -> list[SSEEvent]:
@@ -229,16 +231,9 @@ class NDJSONDecoder(_Problems):
     ['{"b": 2}']
     """
 
-    retry: int | None = None
-    last_event_id = ""
-
     def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
-        super().__init__()
-        if max_event_bytes < 1:
-            raise ValueError("max_event_bytes must be at least 1")
+        super().__init__(max_event_bytes)
         self.max_line_bytes = max_event_bytes
-        self.bytes_fed = 0
-        self.truncated = False
         self._tail: list[bytes] = []  # the unterminated last line, in pieces
         self._tail_len = 0
         self._skipping = False  # inside an oversize line: drop bytes until its end
