@@ -77,7 +77,7 @@ async def _count(upto: int) -> AsyncIterator[str]:
 async def count_tokens(
     upto: Annotated[int, Query(ge=0, le=30)],
     x_trace_id: Annotated[str | None, Header(pattern=r"^[a-z0-9-]{1,16}$")] = None,
-    session: Annotated[str | None, Cookie(max_length=32)] = None,
+    session: Annotated[str | None, Cookie()] = None,
 ) -> StreamingResponse:
     return _stream(_count(upto))
 
