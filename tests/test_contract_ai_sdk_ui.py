@@ -28,6 +28,15 @@ def parts(*items: dict[str, Any]) -> list[dict[str, Any] | str]:
     return [*items, "[DONE]"]
 
 
+START = {"type": "tool-input-start", "toolCallId": "c1", "toolName": "weather"}
+DELTA = {"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": '{"city":"Paris"}'}
+AVAILABLE = {
+    "type": "tool-input-available",
+    "toolCallId": "c1",
+    "toolName": "weather",
+    "input": {"city": "Paris"},
+}
+OUTPUT = {"type": "tool-output-available", "toolCallId": "c1", "output": {"temperature": 21}}
 GOOD = parts(
     {"type": "start", "messageId": "msg_1"},
     {"type": "start-step"},
@@ -35,15 +44,10 @@ GOOD = parts(
     {"type": "text-delta", "id": "t1", "delta": "Hel"},
     {"type": "text-delta", "id": "t1", "delta": "lo 世界"},
     {"type": "text-end", "id": "t1"},
-    {"type": "tool-input-start", "toolCallId": "c1", "toolName": "weather"},
-    {"type": "tool-input-delta", "toolCallId": "c1", "inputTextDelta": '{"city":"Paris"}'},
-    {
-        "type": "tool-input-available",
-        "toolCallId": "c1",
-        "toolName": "weather",
-        "input": {"city": "Paris"},
-    },
-    {"type": "tool-output-available", "toolCallId": "c1", "output": {"temperature": 21}},
+    START,
+    DELTA,
+    AVAILABLE,
+    OUTPUT,
     {"type": "finish-step"},
     {"type": "finish"},
 )
@@ -67,8 +71,34 @@ CASES: dict[str, list[dict[str, Any] | str]] = {
     "no-done": GOOD[:-1],
     "no-start": GOOD[1:],
     "delta-not-text": [*GOOD[:3], {"type": "text-delta", "id": "t1", "delta": 5}, *GOOD[4:]],
+    # tool calls: input start -> deltas -> available (or input error) -> output, by toolCallId
+    "conforming-tool-not-streamed": parts(
+        {"type": "start"}, AVAILABLE, {**OUTPUT, "preliminary": True}, OUTPUT, {"type": "finish"}
+    ),
+    "conforming-tool-errors": parts(
+        {"type": "start"},
+        START,
+        DELTA,
+        {**AVAILABLE, "type": "tool-input-error", "errorText": "not JSON"},
+        {"type": "tool-output-error", "toolCallId": "c1", "errorText": "cannot run"},
+        {"type": "finish"},
+    ),
+    "tool-delta-without-start": [p for p in GOOD if p != START],
+    "tool-output-without-input": parts({"type": "start"}, OUTPUT, {"type": "finish"}),
+    "tool-output-before-input-available": parts(
+        {"type": "start"}, START, DELTA, OUTPUT, AVAILABLE, {"type": "finish"}
+    ),
+    "tool-started-twice": [*GOOD[:8], START, *GOOD[8:]],
+    "tool-id-used-twice": [*GOOD[:10], START, AVAILABLE, *GOOD[10:]],
+    "tool-input-never-available": parts({"type": "start"}, START, DELTA, {"type": "finish"}),
 }
 RULES = {
+    "tool-delta-without-start": {"span.not-open"},
+    "tool-output-without-input": {"span.not-open"},
+    "tool-output-before-input-available": {"span.not-closed"},
+    "tool-started-twice": {"span.reopened"},
+    "tool-id-used-twice": {"span.reopened"},
+    "tool-input-never-available": {"span.unclosed"},
     "delta-without-start": {"span.not-open"},
     "delta-after-end": {"span.not-open"},
     "never-ended": {"span.unclosed"},
@@ -136,7 +166,9 @@ const stream = new ReadableStream({
   const messages = readUIMessageStream({ stream, terminateOnError: true });
   for await (const message of messages) last = message;
   const text = last.parts.filter((p) => p.type === "text").map((p) => p.text).join("");
-  process.stdout.write(JSON.stringify({ text }));
+  const tools = last.parts.filter((p) => p.type.startsWith("tool-"))
+    .map((p) => ({ id: p.toolCallId, state: p.state, output: p.output }));
+  process.stdout.write(JSON.stringify({ text, tools }));
 })().catch((e) => { process.stderr.write(String(e)); process.exit(1); });
 """
 
@@ -185,3 +217,27 @@ def test_ai_package_fails_on_a_delta_outside_its_part(name: str) -> None:
     done = read_with_ai(CASES[name])
     assert done.returncode != 0
     assert "text-start" in done.stderr  # the SDK's own words: a text-delta needs its text-start
+
+
+@needs_node
+@pytest.mark.parametrize(
+    ("name", "state"),
+    [
+        ("conforming", "output-available"),
+        ("conforming-tool-not-streamed", "output-available"),
+        ("conforming-tool-errors", "output-error"),
+    ],
+)
+def test_ai_package_when_tool_call_conforms_then_reads_it(name: str, state: str) -> None:
+    done = read_with_ai(CASES[name])
+    assert done.returncode == 0, done.stderr
+    [tool] = json.loads(done.stdout)["tools"]
+    assert (tool["id"], tool["state"]) == ("c1", state)
+
+
+@needs_node
+@pytest.mark.parametrize("name", ["tool-delta-without-start", "tool-output-without-input"])
+def test_ai_package_fails_on_a_tool_part_without_its_call(name: str) -> None:
+    done = read_with_ai(CASES[name])
+    assert done.returncode != 0
+    assert "c1" in done.stderr  # the SDK's own words name the tool call it cannot find

@@ -117,6 +117,30 @@ def call_stream() -> list[dict[str, Any]]:
     )
 
 
+def two_items_stream() -> list[dict[str, Any]]:
+    """A conforming stream with a message of two text parts, then a function call: content
+    parts nest in their item by output_index and content_index."""
+    text = text_stream(("Hel", "lo"))
+    created, _, added, part_added, d1, d2, text_done, part_done, item_done, _ = text
+    second = {"content_index": 1}
+    parts = [
+        {**part_added, **second},
+        {**d1, **second, "delta": "!"},
+        {**text_done, **second, "text": "!"},
+        {**part_done, **second},
+    ]
+    call = call_stream()[1:-1]
+    for e in call:
+        e["output_index"] = 1
+    message = _message("completed", "Hello")
+    message["content"].append({"type": "output_text", "text": "!", "annotations": []})
+    output = [message, _call("completed", '{"city": "Paris"}')]
+    done = {**RESPONSE, "status": "completed", "output": output}
+    body = [created, added, part_added, d1, d2, text_done, part_done, *parts]
+    finished = {**item_done, "item": message}
+    return number([*body, finished, *call, {"type": "response.completed", "response": done}])
+
+
 def number(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**e, "sequence_number": i} for i, e in enumerate(events)]
 
@@ -130,6 +154,10 @@ def sse(events: list[dict[str, Any]]) -> bytes:
 
 def without(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return number([e for e in events if e["type"] != kind])
+
+
+def _part(event: dict[str, Any], content_index: int) -> dict[str, Any]:
+    return {**event, "content_index": content_index}
 
 
 def changed(events: list[dict[str, Any]], i: int, **fields: Any) -> list[dict[str, Any]]:
@@ -146,6 +174,7 @@ FAILED = {
 CASES: dict[str, list[dict[str, Any]]] = {
     "conforming-text": text_stream(),
     "conforming-call": call_stream(),
+    "conforming-two-items": two_items_stream(),
     "conforming-no-output": number(
         [
             {"type": "response.created", "response": RESPONSE},
@@ -160,20 +189,43 @@ CASES: dict[str, list[dict[str, Any]]] = {
     "two-completed": number([*text_stream(), text_stream()[-1]]),
     "sequence-goes-back": changed(text_stream(), 4, sequence_number=3),
     "output-index-wrong": changed(text_stream(), 4, output_index=3),
+    "item-index-skips": number(
+        [
+            text_stream()[0],
+            *({**e, "output_index": 1} for e in text_stream()[2:-1]),
+            text_stream()[-1],
+        ]
+    ),
+    "delta-other-part": changed(text_stream(), 5, content_index=1),
+    "part-added-twice": number([*text_stream()[:4], text_stream()[3], *text_stream()[4:]]),
+    "part-index-used-twice": number(
+        [*text_stream()[:9], *(text_stream()[i] for i in (3, 7, 8)), *text_stream()[9:]]
+    ),
+    "part-done-twice": number([*text_stream()[:9], text_stream()[8], *text_stream()[9:]]),
+    "part-open-at-item-done": [*text_stream()[:8], _part(text_stream()[8], 1), *text_stream()[9:]],
+    "call-delta-other-item": changed(call_stream(), 2, output_index=1),
     "delta-not-text": changed(text_stream(), 4, delta=7),
     "completed-not-completed": changed(
         text_stream(), -1, response={**RESPONSE, "status": "in_progress"}
     ),
 }
-RULES = {
-    "no-created": "seq.first",
-    "delta-without-part": "seq.order",
-    "no-completed": "seq.terminal",
-    "two-completed": "seq.after-terminal",
-    "sequence-goes-back": "field.sequential",
-    "output-index-wrong": "field.sequential",
-    "delta-not-text": "event.schema",
-    "completed-not-completed": "event.schema",
+RULES: dict[str, set[str]] = {
+    "no-created": {"seq.first"},
+    "delta-without-part": {"span.not-open"},  # the order breaks too: the span says it better
+    "no-completed": {"seq.terminal"},
+    "two-completed": {"seq.after-terminal"},
+    "sequence-goes-back": {"field.sequential"},
+    "output-index-wrong": {"span.not-open"},
+    "item-index-skips": {"field.sequential"},
+    "delta-other-part": {"span.not-open"},
+    "part-added-twice": {"span.reopened"},
+    "part-index-used-twice": {"span.reopened"},
+    "part-done-twice": {"span.not-open"},
+    # the part.done names part 1, which never opened; part 0 is still open at the item's done
+    "part-open-at-item-done": {"span.not-open", "span.unclosed"},
+    "call-delta-other-item": {"span.not-open"},
+    "delta-not-text": {"event.schema"},
+    "completed-not-completed": {"event.schema"},
 }
 
 
@@ -243,13 +295,14 @@ def test_responses_sdk_when_conforming_then_reads_the_text(llm: Served) -> None:
 @pytest.mark.parametrize("name", sorted(RULES))
 def test_responses_when_stream_broken_then_its_rule(name: str) -> None:
     result = check_bytes("openai-responses", sse(CASES[name]))
-    assert {v.rule for v in result.violations if v.is_error} == {RULES[name]}, [
+    assert {v.rule for v in result.violations if v.is_error} == RULES[name], [
         (v.rule, v.message) for v in result.violations
     ]
 
 
 @pytest.mark.parametrize(
-    "name", ["no-created", "delta-without-part", "no-completed", "delta-not-text"]
+    "name",
+    ["no-created", "delta-without-part", "no-completed", "delta-not-text", "delta-other-part"],
 )
 def test_responses_sdk_chokes_on_streams_the_contract_rejects(llm: Served, name: str) -> None:
     assert sdk_outcome(llm, sse(CASES[name])) is not None

@@ -521,7 +521,8 @@ class ContractEngine:
             states = tuple(s for s in states if s != 0)
         moves = order.transitions
         nexts = list(dict.fromkeys(t for s in states if (t := moves[s].get(kind)) is not None))
-        if not nexts:
+        rejected = not nexts
+        if rejected:
             types = self._c.types
             if self._last_seq < 0:
                 message = seq_first(kind, order.expected(0, types)) or ""
@@ -554,5 +555,10 @@ class ContractEngine:
             self._fail(kind, obj, index)
         if obj is not MISSING:
             for invariant in self._by_type.get(kind, ()):
-                found.extend(invariant.feed(kind, obj, index, invalid))
+                more = invariant.feed(kind, obj, index, invalid)
+                if more and rejected and getattr(invariant, "explains_order", False):
+                    # A span's words for what is out of order ("a delta for part 1, which no
+                    # content_part.added opened") say more than the order's: one violation.
+                    found = [v for v in found if v.rule != "seq.order"]
+                found.extend(more)
         return found

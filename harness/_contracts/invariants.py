@@ -53,9 +53,8 @@ from harness._contracts.rules import (
     progress_total_stable,
     seq_requested,
     show,
-    span_not_open,
-    span_unclosed,
 )
+from harness._contracts.spans import SpanError, Spans, build_spans
 from harness._core.errors import UsageError
 from harness._core.rules import Violation, violation
 
@@ -90,7 +89,11 @@ class ContractError(Exception):
 
 
 class Invariant(Protocol):
-    """One stream's state of one invariant."""
+    """One stream's state of one invariant.
+
+    An invariant whose class sets ``explains_order = True`` (the spans) says more about an
+    event the order rejected than ``seq.order`` does: the engine then keeps its violation only.
+    """
 
     def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
         """An event of one of the spec's types (with the locations its schema rejected)."""
@@ -669,74 +672,15 @@ def _build_plugin(name: str, p: _Params) -> InvariantSpec:
     return InvariantSpec(name, types, lambda _: _Plugin(name, factory(dict(params))))
 
 
-# -- spans ----------------------------------------------------------------------------------
-
-#: Spans open at once that a stream may hold before further opens are not tracked (memory).
-_MAX_OPEN_SPANS = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class _SpanSpec:
-    key: Pointer
-    opens: frozenset[str]
-    inside: frozenset[str]
-    closes: frozenset[str]
-    opened_by: str
-    closed_by: str
-
-
-class _Spans:
-    """Spans keyed by an id: opened by one type, continued by others, closed by another."""
-
-    def __init__(self, spec: _SpanSpec) -> None:
-        self.spec = spec
-        self.open: dict[str, tuple[object, int]] = {}  # key text -> (value, opening event)
-        self.closed: dict[str, int] = {}
-        self.name = pointer_name(spec.key)
-
-    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
-        s = self.spec
-        value = resolve(event, s.key)
-        if value is MISSING or not _valid(invalid, s.key):
-            return []
-        tag = show(value)
-        if kind in s.opens:
-            if len(self.open) < _MAX_OPEN_SPANS:
-                self.open[tag] = (value, index)
-            self.closed.pop(tag, None)
-            return []
-        if tag in self.open:
-            if kind in s.closes:
-                del self.open[tag]
-                if len(self.closed) < _MAX_OPEN_SPANS:
-                    self.closed[tag] = index
-            return []
-        message = span_not_open(kind, self.name, value, s.opened_by, self.closed.get(tag))
-        return [violation("span.not-open", message, index)]
-
-    def finish(self) -> list[Violation]:
-        s = self.spec
-        return [
-            violation("span.unclosed", span_unclosed(self.name, value, at, s.closed_by), None)
-            for value, at in self.open.values()
-        ]
+# -- spans (harness._contracts.spans) --------------------------------------------------------
 
 
 def _build_spans(p: _Params) -> InvariantSpec:
-    key = p.pointer("key")
-    opens = p.types("open", required=True)
-    inside = p.types("inside") or frozenset()
-    closes = p.types("close", required=True)
-    assert key is not None and opens is not None and closes is not None
-    spec = _SpanSpec(
-        key,
-        opens,
-        inside,
-        closes,
-        one_of(ordered(opens, p.declared)),
-        one_of(ordered(closes, p.declared)),
-    )
-    return InvariantSpec("spans", opens | inside | closes, lambda _: _Spans(spec))
+    try:
+        spec = build_spans(p, ordered)
+    except SpanError as e:
+        raise ContractError(f"{p.where}/{e.role}", str(e)) from None
+    return InvariantSpec("spans", spec.types, lambda _: Spans(spec))
 
 
 # -- matches-request ------------------------------------------------------------------------

@@ -393,25 +393,63 @@ def field_matches_request(field: str, value: object, asked: object) -> str | Non
     Severity.ERROR,
     "An event belongs to a span that was never opened, or was closed.",
 )
-def span_not_open(kind: str, key: str, value: object, opened_by: str, closed_at: int | None) -> str:
-    """Some streams interleave spans -- a text part, a reasoning part, a tool call's input --
-    each opened by a start event, continued by deltas and closed by an end event, all carrying
-    the span's id.  A client looks the id up to append a delta: the AI SDK's UI fails a
-    ``text-delta`` whose ``text-start`` never came ("text part not found"), which is the bug
-    users hit when a server skips the start.  A delta or end after the span's end goes nowhere
-    too."""
-    shown = show(value)
+def span_not_open(kind: str, span: str, opened_by: str, closed_at: int | None) -> str:
+    """Some streams interleave spans -- a text part, a reasoning part, a tool call's input, a
+    Responses content part -- each opened by a start event, continued by deltas and closed by an
+    end event, all carrying the span's key (an id, or several fields together such as
+    ``output_index`` and ``content_index``).  A client looks the key up to append a delta: the
+    AI SDK's UI fails a ``text-delta`` whose ``text-start`` never came ("text part not found"),
+    which is the bug users hit when a server skips the start.  A delta or end after the span's
+    end goes nowhere too; so does what follows a span (a tool's output) for a key no span had.
+    The span is then taken as open, so its other events are not reported again."""
     if closed_at is not None:
-        return f'a "{kind}" for {key} {shown} after that span ended (event {closed_at})'
-    return f'a "{kind}" for {key} {shown}, which no "{opened_by}" opened'
+        return f'a "{kind}" for {span} after that span ended (event {closed_at})'
+    return f'a "{kind}" for {span}, which no {opened_by} opened'
 
 
 @rule("span.unclosed", Severity.ERROR, "A span opened in the stream was never closed.")
-def span_unclosed(key: str, value: object, opened: int, closed_by: str) -> str:
+def span_unclosed(
+    span: str, opened: int, closed_by: str, ended_by: str = "", ended_at: int | None = None
+) -> str:
     """A span (a text part, a tool call's input) was opened and the stream ended without its
     end event: a client keeps it marked as still streaming (a spinner that never stops, a tool
-    call whose input never becomes available)."""
-    return f'{key} {show(value)} was opened at event {opened} and never closed by "{closed_by}"'
+    call whose input never becomes available).  A span nested in another (a Responses content
+    part in its output item) must also be closed before the enclosing one is."""
+    if ended_at is not None:
+        return (
+            f"{span} was opened at event {opened} and not closed by {closed_by} "
+            f'before the "{ended_by}" at event {ended_at} that encloses it'
+        )
+    return f"{span} was opened at event {opened} and never closed by {closed_by}"
+
+
+@rule("span.reopened", Severity.ERROR, "A span was opened a second time.")
+def span_reopened(kind: str, span: str, opened: int, closed_at: int | None) -> str:
+    """A key opens one span: a second start for a text part that is still open leaves the
+    first one streaming forever in the client, and a tool call's id names one call -- a
+    second ``tool-input-start`` for it, even after the first input ended, makes the client
+    overwrite the call it had (contracts say ``unique: true`` for such keys)."""
+    if closed_at is None:
+        return f'a second "{kind}" for {span}, which event {opened} opened and is still open'
+    return (
+        f'a second "{kind}" for {span} (event {opened} opened it, event {closed_at} '
+        "closed it; the key names one span per stream)"
+    )
+
+
+@rule(
+    "span.not-closed",
+    Severity.ERROR,
+    "An event that follows a span came while the span was still open.",
+)
+def span_not_closed(kind: str, span: str, opened: int, closed_by: str) -> str:
+    """Some events follow a span rather than belong to it: a tool's output comes after the
+    tool call's input is complete (``tool-input-available``).  An output while the input is
+    still streaming answers a call the client cannot run yet."""
+    return (
+        f'a "{kind}" for {span} before that span ended '
+        f"(it opened at event {opened} and ends with {closed_by})"
+    )
 
 
 @rule("field.sequential", Severity.ERROR, "A number across events did not count up by one.")
