@@ -52,6 +52,8 @@ class Operation:
     statuses: tuple[str, ...] = ()
     item_schema: dict[str, Any] | None = None  # OpenAPI 3.2 ``itemSchema``
     contract: str | None = None  # ``x-stream-contract``
+    #: Every media type of the request body, in document order ("why no JSON body?").
+    body_media_types: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -142,6 +144,7 @@ def _operation(
         statuses,
         item,
         contract if isinstance(contract, str) else None,
+        tuple(str(t) for t in content),
     )
 
 

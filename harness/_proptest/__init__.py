@@ -4,6 +4,7 @@ through the runners, every failure shrunk to a minimal input with the commands t
     strategies.py  JSON Schema -> Hypothesis strategies
     invalid.py     inputs that break the schema, and how an endpoint must answer them
     reproduce.py   the `stream-harness check` and `curl -N` lines of a failure
+    requests.py    an OpenAPI operation's requests: drawn, serialised, broken, replayed
     executors.py   one example in, one checked stream out (a module's generator, a URL)
     engine.py      the property test of one function, and of a whole manifest
 
@@ -23,26 +24,48 @@ from harness._proptest.engine import DEFAULT_DATABASE, property_test, run_manife
 from harness._proptest.executors import ModuleExecutor, UrlExecutor
 from harness._proptest.invalid import check_invalid_inputs, invalid_input_cases, simplest_value
 from harness._proptest.reproduce import check_command, curl_command, json_text
+from harness._proptest.requests import (
+    NO_BODY,
+    ApiRequest,
+    CannotGenerate,
+    InvalidRequest,
+    build_request,
+    check_line,
+    curl_line,
+    invalid_requests,
+    request_schema,
+    request_strategy,
+)
 from harness._proptest.strategies import inputs_strategy, strategy_for
 
 __all__ = [
     "DEFAULT_DATABASE",
+    "NO_BODY",
+    "ApiRequest",
+    "CannotGenerate",
     "ExampleRun",
     "Failure",
     "FunctionFinished",
     "FunctionReport",
     "FunctionStarted",
     "InvalidInputCase",
+    "InvalidRequest",
     "ManifestResult",
     "ModuleExecutor",
     "UrlExecutor",
+    "build_request",
     "check_command",
     "check_invalid_inputs",
+    "check_line",
     "curl_command",
+    "curl_line",
     "inputs_strategy",
     "invalid_input_cases",
+    "invalid_requests",
     "json_text",
     "property_test",
+    "request_schema",
+    "request_strategy",
     "run_manifest",
     "simplest_value",
     "strategy_for",

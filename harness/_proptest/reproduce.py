@@ -17,6 +17,7 @@ __all__ = [
     "check_command",
     "curl_command",
     "json_text",
+    "shown_headers",
 ]
 
 
@@ -43,7 +44,7 @@ def check_command(target: str, inputs: Mapping[str, Any], options: CheckOptions)
     parts = ["stream-harness", "check", target, "--inputs", json_text(inputs)]
     if options.contract != "prefab":
         parts += ["--contract", options.contract]
-    for name, value in _shown_headers(options.headers):
+    for name, value in shown_headers(options.headers):
         parts += ["--header", f"{name}: {value}"]
     return shlex.join(parts)
 
@@ -51,13 +52,15 @@ def check_command(target: str, inputs: Mapping[str, Any], options: CheckOptions)
 def curl_command(url: str, inputs: Mapping[str, Any], options: CheckOptions) -> str:
     """The same request as a ``curl -N`` line (secret header values redacted)."""
     parts = ["curl", "-N", "-X", "POST", url, "-H", "Content-Type: application/json"]
-    for name, value in _shown_headers(options.headers):
+    for name, value in shown_headers(options.headers):
         parts += ["-H", f"{name}: {value}"]
     parts += ["-d", json_text({"inputs": inputs})]
     return shlex.join(parts)
 
 
-def _shown_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+def shown_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The user's headers as a reproducer shows them: values redacted unless public, and no
+    Content-Type (the command sets it)."""
     shown = []
     for name, value in headers:
         if name.lower() == "content-type":
