@@ -16,6 +16,7 @@ RULE_MODULES: Final = (
     "harness._core.http_rules",
     "harness._core.framing_rules",
     "harness._core.wire_rules",
+    "harness._core.jsonvalue",
     "harness._contracts.rules",
     "harness._contracts.manifest",
     "harness._contracts.generator_rules",

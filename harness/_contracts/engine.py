@@ -25,7 +25,6 @@ only look at events whose type could be read, and events after the end are repor
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final, NamedTuple
 
 from jsonschema.exceptions import best_match
@@ -49,6 +48,8 @@ from harness._contracts.rules import (
     sse_event_too_large,
     sse_invalid_utf8,
 )
+from harness._core.jsonvalue import JSONNote, json_notes
+from harness._core.jsonvalue import loads as json_loads
 from harness._core.rules import Violation, violation
 from harness._core.sse import SSEEvent
 from harness._core.text import shorten
@@ -69,17 +70,20 @@ class _Reading(NamedTuple):
     rule: str = ""  # the rule the event broke as a whole, if any
     message: str = ""
     readable: bool = True  # False: the type could not be read at all
+    note: JSONNote | None = None  # valid JSON many parsers refuse (huge integers, deep nesting)
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _loads(text: str) -> tuple[Any, Exception | None]:
+def _loads(text: str) -> tuple[Any, Exception | None, JSONNote | None]:
+    """Any valid JSON (huge integers, deep nesting: harness._core.jsonvalue) and its note."""
     try:
-        return json.loads(text, parse_constant=_no_constants), None
+        obj, note = json_loads(text, parse_constant=_no_constants)
     except (ValueError, RecursionError) as e:
-        return MISSING, e
+        return MISSING, e, None
+    return obj, None, note
 
 
 _TYPE_NAMES: Final = {
@@ -385,7 +389,12 @@ class ContractEngine:
             return found
         invalid = NO_INVALID
         if reading.obj is not MISSING:
-            invalid = self._check_schema(reading.kind, reading.obj, index, found)
+            try:
+                invalid = self._check_schema(reading.kind, reading.obj, index, found)
+            except RecursionError:  # nested deeper than the validator goes: not judged
+                found.extend(json_notes(reading.note, index, reading.obj, checked=False))
+            else:
+                found.extend(json_notes(reading.note, index))
         found.extend(self._advance(reading.kind, reading.obj, index, invalid))
         return found
 
@@ -400,13 +409,13 @@ class ContractEngine:
                 return self._unknown(kind)
             if kind not in c.json_types:
                 return _Reading(kind, kind, text)
-            obj, error = _loads(text)
+            obj, error, note = _loads(text)
             if error is not None:
                 return _Reading(
                     kind, kind, MISSING, "sse.data-not-json", self._not_json(text, error)
                 )
-            return _Reading(kind, kind, obj)
-        obj, error = _loads(text)
+            return _Reading(kind, kind, obj, note=note)
+        obj, error, note = _loads(text)
         if error is not None:
             message = self._not_json(text, error)
             return _Reading("(not json)", None, MISSING, "sse.data-not-json", message, False)
@@ -416,7 +425,7 @@ class ContractEngine:
                 names = ", ".join(dict.fromkeys(case.type for case in c.cases))
                 problem = f"the event matches none of the types {names}"
                 return _Reading("(no type)", None, MISSING, "event.schema", problem, False)
-            return _Reading(found, found, obj)
+            return _Reading(found, found, obj, note=note)
         if not isinstance(obj, dict):
             problem = f"the event is {json_kind(obj)}, not a JSON object"
             return _Reading("(not an object)", None, MISSING, "event.schema", problem, False)
@@ -431,7 +440,7 @@ class ContractEngine:
             return _Reading("(no type)", None, MISSING, "event.schema", problem, False)
         if value not in c.types or value == sentinel_type:
             return self._unknown(value)
-        return _Reading(value, value, obj)
+        return _Reading(value, value, obj, note=note)
 
     def _unknown(self, kind: str) -> _Reading:
         c = self._c

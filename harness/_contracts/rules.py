@@ -34,7 +34,10 @@ def show(value: object) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
-        text = repr(value)
+        try:
+            text = repr(value)
+        except (ValueError, RecursionError):  # nested deeper than repr goes
+            text = f"a deeply nested {type(value).__name__}"
     return shorten(text, PREVIEW)
 
 

@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from harness._core.jsonvalue import loads as json_value
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 from harness._core.text import shorten
 
@@ -277,8 +278,8 @@ class NDJSONDecoder(_Problems):
                 try:
                     text = line.decode()
                     loads(text)
-                except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-                    self._line(line, pos, at, out)
+                except (ValueError, RecursionError):  # Unicode/JSONDecodeError: ValueErrors
+                    self._line(line, pos, at, out)  # (or valid JSON json.loads cannot read)
                 else:
                     out.append(_new(SSEEvent, (text, "message", "", None, pos, at, False, False)))
             elif n:
@@ -315,8 +316,8 @@ class NDJSONDecoder(_Problems):
             self._report("ndjson.not-json", offset, line, f"not UTF-8 (byte {e.start})", len(line))
             return
         try:
-            json.loads(text)
-        except (ValueError, RecursionError) as e:
+            json_value(text)  # huge integers and deep nesting are JSON too
+        except ValueError as e:
             detail = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
             self._report("ndjson.not-json", offset, line, detail, len(line))
             return
