@@ -880,3 +880,73 @@ def assert_valid_accepted(client: TestClient, op: Operation) -> None:
 
     run()
     assert len(statuses) >= 20
+
+
+# -- OpenAPI 3.0 schemas ----------------------------------------------------------------------
+
+
+def test_request_schema_when_openapi_30_then_plain_json_schema_without_read_only() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "n": {"type": "integer", "minimum": 0, "exclusiveMinimum": True, "nullable": True},
+            "m": {"type": "number", "maximum": 1, "exclusiveMaximum": False},
+            "id": {"type": "string", "readOnly": True},
+            "secret": {"type": "string", "writeOnly": True},
+        },
+        "required": ["id", "secret"],
+    }
+    assert request_schema(schema) == {
+        "type": "object",
+        "properties": {
+            "n": {"anyOf": [{"type": "integer", "exclusiveMinimum": 0}, {"type": "null"}]},
+            "m": {"type": "number", "maximum": 1},
+            "secret": {"type": "string", "writeOnly": True},
+        },
+        "required": ["secret"],
+    }
+    op = op_of("/o", body=schema, body_required=True)
+    described = [c.description for c in invalid_requests(op, limit=100)]
+    assert "body.n = 0 not above exclusiveMinimum 0" in described
+    assert "body.m = 2 above maximum 1" in described
+
+    @FAST
+    @given(request_strategy(op))
+    def run(raw: dict[str, Any]) -> None:
+        n = raw["body"].get("n")
+        assert n is None or n >= 1
+
+    run()
+
+
+def test_header_pattern_when_drawn_then_matches_and_stays_sendable() -> None:
+    op = op_of(
+        "/p",
+        [
+            param(
+                "X-Id", "header", {"type": "string", "pattern": "^[A-Z]{2}-[0-9]+$"}, required=True
+            )
+        ],
+        method="get",
+    )
+
+    @FAST
+    @given(request_strategy(op))
+    def run(raw: dict[str, Any]) -> None:
+        (name, value), *_ = build_request(op, raw).headers
+        assert name == "X-Id" and re.fullmatch(r"[A-Z]{2}-[0-9]+", value)
+
+    run()
+
+
+def test_invalid_request_when_the_value_is_long_then_the_description_stays_one_short_line() -> None:
+    op = op_of(
+        "/l",
+        [param("q", "query", {"type": "string", "maxLength": 500}, required=True)],
+        method="get",
+    )
+    (case,) = [c for c in invalid_requests(op) if "maxLength" in c.description]
+    assert (
+        case.description == "query 'q' = \"aaaaaaaaaa…\" (501 characters) longer than maxLength 500"
+    )
+    assert case.raw["query"]["q"] == "a" * 501

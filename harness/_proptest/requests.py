@@ -864,12 +864,13 @@ def _simplest(schema: Any, usable: Callable[[Any], bool], seeds: Sequence[Any]) 
     for value in candidates:
         if validator.is_valid(value) and usable(value):
             return value
-    from hypothesis import HealthCheck, find, settings
+    from hypothesis import HealthCheck, Phase, find, settings
 
     quiet = settings(
         database=None,
         derandomize=True,
         max_examples=200,
+        phases=(Phase.generate, Phase.shrink),  # no explain phase: seconds, for nothing here
         suppress_health_check=list(HealthCheck),
     )
     try:
@@ -1108,12 +1109,27 @@ def _value_breaks(
         if on_wire and key == "minItems" and not value:
             continue  # an empty list is sent as no value at all: "missing", not "too few"
         if _breaks_only(schema, value, key) and whole(value) and usable(value):
-            kinds[2].append(InvalidRequest(f"{label} = {json_text(value)} {words}", put(value)))
+            kinds[2].append(InvalidRequest(f"{label} = {_shown(value)} {words}", put(value)))
     outside = _outside_enum(schema)
     if outside is not None:
         value, words = outside
         if _breaks_only(schema, value, "enum") and whole(value) and usable(value):
-            kinds[3].append(InvalidRequest(f"{label} = {json_text(value)} {words}", put(value)))
+            kinds[3].append(InvalidRequest(f"{label} = {_shown(value)} {words}", put(value)))
+
+
+def _shown(value: Any) -> str:
+    """A value for a one-line description: JSON, or its start and its size when long."""
+    text = json_text(value)
+    if len(text) <= _SHOWN_MAX:
+        return text
+    if isinstance(value, str):
+        return f'{json_text(value[:10])[:-1]}…" ({len(value)} characters)'
+    if isinstance(value, list):
+        return f"[{json_text(value[0])[:20]}, …] ({len(value)} items)"
+    return text[: _SHOWN_MAX - 1] + "…"
+
+
+_SHOWN_MAX: Final = 60
 
 
 def _param_breaks(base: dict[str, Any], p: _Param, kinds: list[list[InvalidRequest]]) -> None:
