@@ -2,23 +2,29 @@ r"""The pytest plugin (entry point ``pytest11``): options that point conformance
 target, and fixtures that hand the target to tests.
 
     pytest --pyargs suites --stream-url https://staging.example \
-        --stream-manifest prefab-manifest.json
+        --stream-manifest prefab-manifest.json                    # a prefab gateway
+    pytest --pyargs suites --stream-url https://api.example/chat/stream \
+        --stream-contract openai-chat --stream-body @request.json  # one streaming endpoint
 
 Fixtures (each skips the test, with the reason, when its option was not given):
 
-    stream_url            the gateway's base URL (functions at {url}/invoke/{name})
+    stream_url            --stream-url: with --stream-manifest the gateway's base URL (functions
+                          at {url}/invoke/{name}), without it the one endpoint checked
     stream_manifest_path  the manifest file
     stream_manifest       the loaded Manifest (skips if the manifest is invalid: the manifest
                           suite reports that, once)
     stream_contract       the contract name (default prefab)
-    stream_options        CheckOptions with the contract, --stream-header and --stream-timeout
+    stream_options        CheckOptions with the contract, --stream-header, --stream-timeout and
+                          --stream-strict
     stream_check          stream_check("chat", {"messages": [...]}) -> CheckResult
     stream_settings       the settings by key: options, else the configuration, else defaults
 
 The same configuration as the command line applies (``stream-harness.toml`` or
 ``[tool.stream-harness]`` in pyproject.toml in the directory pytest runs from, then
 ``STREAM_HARNESS_*`` variables, then these options; a ``[pytest]`` table holds settings for the
-suites only): ``contract``, the three timeouts, ``examples`` and ``seed``.
+suites only): ``contract``, the three timeouts, ``strict``, ``examples`` and ``seed``.
+Malformed ``--stream-body``, ``--stream-method`` or ``--stream-header`` values, and request
+options given with ``--stream-manifest``, are usage errors before anything is collected.
 
 Thin by design: this module imports only pytest.  The library, httpx and Hypothesis are
 imported by the fixtures and the suites that use them, so installing stream-harness costs
@@ -42,7 +48,9 @@ if TYPE_CHECKING:
 SUITE_TOTAL_TIMEOUT = 60.0
 
 __all__ = [
+    "endpoint_request",
     "pytest_addoption",
+    "pytest_configure",
     "pytest_report_header",
     "stream_check",
     "stream_contract",
@@ -56,9 +64,23 @@ __all__ = [
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("stream-harness", "stream-harness conformance suites")
-    group.addoption("--stream-url", help="base URL of the gateway under test (…/invoke/{name})")
+    group.addoption(
+        "--stream-url",
+        help="with --stream-manifest: the gateway's base URL (…/invoke/{name}); without it: "
+        "one streaming endpoint, checked as given",
+    )
     group.addoption("--stream-manifest", help="path to prefab-manifest.json")
-    group.addoption("--stream-contract", help="contract name (default: prefab)")
+    group.addoption("--stream-contract", help="contract name or file (default: prefab)")
+    group.addoption(
+        "--stream-method",
+        metavar="METHOD",
+        help="HTTP method for an endpoint checked alone (default: GET, POST with --stream-body)",
+    )
+    group.addoption(
+        "--stream-body",
+        metavar="JSON|@FILE",
+        help="the JSON request body for an endpoint checked alone (@file reads a file)",
+    )
     group.addoption(
         "--stream-header",
         action="append",
@@ -83,6 +105,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--stream-seed", type=int, help="Hypothesis seed, for a reproducible run")
     group.addoption(
+        "--stream-strict",
+        action="store_true",
+        default=None,
+        help="warnings fail too (default: false, or strict in stream-harness.toml)",
+    )
+    group.addoption(
         "--stream-database",
         default=".hypothesis",
         metavar="DIR",
@@ -91,12 +119,73 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_REQUEST_KEY = pytest.StashKey[tuple[str | None, str | None]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Check the request options before anything is collected: a bad one is a usage error."""
+    method, body = config.getoption("--stream-method"), config.getoption("--stream-body")
+    if (method or body) and config.getoption("--stream-manifest"):
+        given = [o for o, v in (("--stream-method", method), ("--stream-body", body)) if v]
+        verb = "applies" if len(given) == 1 else "apply"
+        raise pytest.UsageError(
+            f"stream-harness: {' and '.join(given)} {verb} to an endpoint checked alone; with "
+            "--stream-manifest "
+            'the suites POST {"inputs": …} to {url}/invoke/{name}'
+        )
+    if method is not None and not (method.isascii() and method.isalpha()):
+        raise pytest.UsageError(f"stream-harness: --stream-method: not an HTTP method: {method!r}")
+    config.stash[_REQUEST_KEY] = (method.upper() if method else None, _body(body))
+    for header in config.getoption("--stream-header"):
+        name, sep, _ = header.partition(":")
+        if not sep or not name.strip() or any(c in name for c in " \t\r\n"):
+            raise pytest.UsageError(
+                f"stream-harness: --stream-header: expected 'Name: value', got {header!r}"
+            )
+
+
+def _body(text: str | None) -> str | None:
+    """``--stream-body``: JSON text, or ``@file``; sent as given, once known to be JSON."""
+    if text is None:
+        return None
+    import json
+
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as e:
+            raise pytest.UsageError(
+                f"stream-harness: --stream-body: cannot read {text[1:]}: {e.strerror or e}"
+            ) from None
+    try:
+        json.loads(text)
+    except ValueError as e:
+        raise pytest.UsageError(f"stream-harness: --stream-body is not valid JSON: {e}") from None
+    return text
+
+
+def endpoint_request(config: pytest.Config) -> tuple[str, str | None]:
+    """The method and body sent to an endpoint checked alone (``--stream-url`` without
+    ``--stream-manifest``): ``--stream-method``, else POST with a body and GET without."""
+    method, body = config.stash.get(_REQUEST_KEY, (None, None))
+    return method or ("POST" if body is not None else "GET"), body
+
+
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     url, manifest = config.getoption("--stream-url"), config.getoption("--stream-manifest")
     if not (url or manifest):
         return None
     contract = settings(config)["contract"]
-    return [f"stream-harness: url={url or '-'} manifest={manifest or '-'} contract={contract}"]
+    line = f"stream-harness: url={url or '-'} manifest={manifest or '-'} contract={contract}"
+    if url and manifest:
+        target = f"a prefab gateway: each function at {url.rstrip('/')}/invoke/{{name}}"
+    elif url:
+        method, _ = endpoint_request(config)
+        target = f"one streaming endpoint: {method} {url}"
+    else:
+        target = "a manifest, no target (--stream-url)"
+    strict = " (strict: warnings fail)" if settings(config)["strict"] else ""
+    return [line, f"stream-harness: testing {target}{strict}"]
 
 
 _SETTINGS_KEY = pytest.StashKey[dict[str, Any]]()
@@ -119,12 +208,14 @@ def settings(config: pytest.Config) -> dict[str, Any]:
         "total-timeout": config.getoption("--stream-timeout"),
         "examples": config.getoption("--stream-examples"),
         "seed": config.getoption("--stream-seed"),
+        "strict": config.getoption("--stream-strict"),
     }
     values = {key: cfg.get(key) for key in ("contract", "first-byte-timeout", "idle-timeout")}
     values["total-timeout"] = (
         cfg.get("total-timeout") if cfg.is_set("total-timeout") else SUITE_TOTAL_TIMEOUT
     )
     values["examples"], values["seed"] = cfg.get("examples"), cfg.get("seed")
+    values["strict"] = cfg.get("strict")
     values.update({key: value for key, value in given.items() if value is not None})
     config.stash[_SETTINGS_KEY] = values
     return values
@@ -133,7 +224,7 @@ def settings(config: pytest.Config) -> dict[str, Any]:
 def _required(config: pytest.Config, option: str) -> str:
     value: str | None = config.getoption(option)
     if not value:
-        pytest.skip(f"{option} not given: the stream-harness suites need a target")
+        pytest.skip(f"{option} not given: this test needs it")
     return value
 
 
@@ -192,6 +283,7 @@ def stream_options(pytestconfig: pytest.Config, stream_contract: str) -> CheckOp
         first_byte_timeout=min(values["first-byte-timeout"], total),
         idle_timeout=min(values["idle-timeout"], total),
         total_timeout=total,
+        strict=bool(values["strict"]),
     )
 
 

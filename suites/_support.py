@@ -20,6 +20,8 @@ from harness._proptest import FunctionReport, simplest_value
 __all__ = [
     "GatewayCodes",
     "describe_report",
+    "endpoint_label",
+    "failing",
     "rich_value",
     "streaming_functions",
 ]
@@ -46,6 +48,26 @@ def _load(path: str | None) -> tuple[list[FunctionSpec], str | None]:
         return [], f"the manifest is invalid ({rules}): see the manifest suite"
     specs = list(manifest.streaming)
     return specs, None if specs else "the manifest declares no streaming function"
+
+
+def endpoint_label(config: pytest.Config) -> str | None:
+    """``POST /api/v1/chat``: the request an endpoint checked alone gets (its test id)."""
+    from urllib.parse import urlsplit
+
+    from harness._pytest_plugin import endpoint_request
+
+    url: str | None = config.getoption("--stream-url", None)
+    if not url:
+        return None
+    method, _ = endpoint_request(config)
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return f"{method} {path}"
+
+
+def failing(violations: list[Violation], strict: bool) -> list[Violation]:
+    """The violations that fail a test: errors, and under ``--stream-strict`` warnings too."""
+    return [v for v in violations if v.is_error or strict]
 
 
 # -- inputs -----------------------------------------------------------------------------------

@@ -11,13 +11,16 @@ from harness._contracts.manifest import FunctionSpec, invalid_input_accepted, in
 from harness._core.http_rules import http_status
 from harness._core.options import CheckOptions
 from harness._proptest import UrlExecutor, check_invalid_inputs
-from suites._support import describe
+from suites._select import needs
+from suites._support import describe, failing
 
 pytestmark = pytest.mark.timeout(300)
 
 _UNKNOWN = "no_such_function_stream_harness"
+_GATEWAY = "probes a prefab gateway's /invoke/{name}"
 
 
+@needs("--stream-url", "--stream-manifest", why=_GATEWAY)
 def test_invalid_inputs_rejected(
     stream_function: FunctionSpec, stream_url: str, stream_options: CheckOptions
 ) -> None:
@@ -26,16 +29,18 @@ def test_invalid_inputs_rejected(
         cases = check_invalid_inputs(stream_function, executor, stream_options.contract)
     finally:
         executor.close()
-    failed = [c for c in cases if not c.ok]
+    strict = stream_options.strict
+    failed = [c for c in cases if not c.ok or failing(c.violations, strict)]
     if failed:
         lines = [f"{stream_function.name}: {len(failed)} of {len(cases)} invalid calls mishandled"]
         for c in failed:
-            lines += [f"  {describe(v)}" for v in c.violations if v.is_error]
+            lines += [f"  {describe(v)}" for v in failing(c.violations, strict)]
             if c.curl:
                 lines.append(f"    reproduce: {c.curl}")
         pytest.fail("\n".join(lines), pytrace=False)
 
 
+@needs("--stream-url", "--stream-manifest", why=_GATEWAY)
 def test_unknown_function_rejected(stream_url: str, stream_options: CheckOptions) -> None:
     case = f"the function {_UNKNOWN!r}, which the manifest does not list"
     timeout = httpx.Timeout(stream_options.total_timeout, connect=stream_options.first_byte_timeout)

@@ -12,7 +12,8 @@ from harness._contracts.manifest import Manifest, load_manifest, manifest_missin
 from harness._core.errors import UsageError
 from harness._core.options import CheckOptions
 from harness._proptest import simplest_value
-from suites._support import describe
+from suites._select import needs
+from suites._support import describe, failing
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -20,18 +21,20 @@ pytestmark = pytest.mark.timeout(120)
 _NOT_SERVED = {404, 405, 410, 501}
 
 
-def test_manifest_is_valid(stream_manifest_path: Path) -> None:
+@needs("--stream-manifest")
+def test_manifest_is_valid(stream_manifest_path: Path, stream_options: CheckOptions) -> None:
     try:
         manifest, found = load_manifest(stream_manifest_path)
     except UsageError as e:
         pytest.fail(str(e), pytrace=False)
-    errors = [v for v in found if v.is_error]
+    errors = failing(found, stream_options.strict)
     if errors:
         listed = "\n".join(f"  {describe(v)}" for v in errors)
         pytest.fail(f"{stream_manifest_path} is not a valid manifest:\n{listed}", pytrace=False)
     assert manifest is not None
 
 
+@needs("--stream-url", "--stream-manifest")
 def test_every_function_is_served(
     stream_url: str, stream_manifest: Manifest, stream_options: CheckOptions
 ) -> None:

@@ -10,6 +10,7 @@ reproducible.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -18,10 +19,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import fake_fastapi_streams
 import pytest
 from gateway_fixtures import serve
+from http_fixtures import serving
 
 pytestmark = pytest.mark.timeout(600)
+pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples"
@@ -142,25 +146,225 @@ def test_suites_when_buggy_example_then_the_empty_list_is_the_minimal_raise(
     assert 'gen.raised -- minimal inputs: {"items": []}' in text
 
 
-def test_suites_when_no_target_given_then_every_test_skipped_with_the_reason(
-    tmp_path: Path,
+def test_suites_when_gateway_given_then_the_endpoint_check_is_deselected_with_the_reason(
+    runs: dict[str, SuiteRun],
 ) -> None:
-    junit = tmp_path / "none.xml"
-    args = [sys.executable, "-m", "pytest", "--pyargs", "suites", "-p", "no:cacheprovider"]
-    r = subprocess.run(
-        [*args, "--junitxml", str(junit), "-q", "-rs"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    good = runs["good"]
+    assert not [case for case in good.cases if case.startswith("test_endpoint_conforms")]
+    assert "test_stream_contract.py::test_endpoint_conforms deselected: not with " in good.output
+    assert "1 deselected" in good.output
+
+
+# -- one streaming endpoint: --stream-url without --stream-manifest ----------------------------
+
+SUITE_FILES = ("test_invalid_inputs.py", "test_manifest.py", "test_resume.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def suite_modules() -> None:
+    """Import what the suites import once, before any ``pytester`` is set up: pytester forgets
+    the modules imported during a test, and the rule registry (kept) would refuse the rules of
+    a rule module imported again."""
+    for name in ("suites.conftest", "harness._runners.check"):
+        importlib.import_module(name)
+    for path in sorted((ROOT / "suites").glob("test_*.py")):
+        importlib.import_module(f"suites.{path.stem}")
+
+
+def run_suites(pytester: pytest.Pytester, *options: str) -> SuiteRun:
+    """``pytest --pyargs suites OPTIONS``, in this process (a fresh pytest run in the pytester
+    directory: a second of imports saved per run), read back from its JUnit report."""
+    junit = pytester.path / "suites.xml"
+    junit.unlink(missing_ok=True)
+    args = ["--pyargs", "suites", "-p", "no:cacheprovider", "-q", "-rP", "--junitxml", str(junit)]
+    r = pytester.runpytest_inprocess(*args, *options)
+    output = r.stdout.str() + "\n" + r.stderr.str()
+    return SuiteRun(int(r.ret), output, read_junit(junit) if junit.exists() else {})
+
+
+@pytest.fixture(scope="module")
+def roadmaps() -> Iterator[str]:
+    """The fake FastAPI roadmap app, served by uvicorn on loopback: its base URL."""
+    with serving(fake_fastapi_streams.app) as url:
+        yield url + "/api/v1/roadmaps"
+
+
+def test_suites_when_endpoint_url_and_contract_then_that_url_is_checked_and_the_rest_deselected(
+    roadmaps: str, pytester: pytest.Pytester
+) -> None:
+    """The issue's command, against an endpoint that streams on GET: one real check (seven
+    events read), and the gateway suites deselected -- nothing skipped, nothing vacuous."""
+    url = f"{roadmaps}/stream?goal=go"
+    run = run_suites(pytester, "--stream-url", url, "--stream-contract", "agent-stages")
+    run_slash = run_suites(
+        pytester, "--stream-url", f"{roadmaps}/stream/", "--stream-contract", "agent-stages"
     )
-    assert r.returncode == 0, r.stdout + r.stderr
-    cases = read_junit(junit)
-    assert cases
-    assert {outcome for outcome, _ in cases.values()} == {"skipped"}
-    assert "--stream-manifest not given" in r.stdout
-    assert "--stream-url not given" in r.stdout
+    # FastAPI redirects /stream/ to /stream: the URL is checked as given, and a 3xx fails.
+    assert run_slash.returncode == 1 and "HTTP 307" in run_slash.output, run_slash.output
+    assert run.returncode == 0, run.output
+    assert run.cases == {
+        "test_endpoint_conforms[GET /api/v1/roadmaps/stream?goal=go]": ("passed", "")
+    }
+    assert "1 passed, 6 deselected" in run.output
+    assert "GET /api/v1/roadmaps/stream?goal=go: 7 events, contract agent-stages" in run.output
+    for name in SUITE_FILES:
+        assert f"{name} deselected: needs --stream-manifest" in run.output
+    assert "test_stream_contract.py::test_stream_conforms deselected: needs --stream-manifest" in (
+        run.output
+    )
+    assert "skipped" not in run.output and "need a target" not in run.output
+
+
+def test_suites_when_body_given_from_a_file_then_the_endpoint_is_posted_it(
+    roadmaps: str, pytester: pytest.Pytester
+) -> None:
+    # Several lines: read by the plugin (the "=" keeps pytest from reading "@body.json" as a
+    # file of its own arguments, one per line).
+    (pytester.path / "body.json").write_text('{\n  "goal": "rust"\n}\n')
+    url = f"{roadmaps}/generate-stream"
+    run = run_suites(
+        pytester,
+        "--stream-url",
+        url,
+        "--stream-contract",
+        "agent-stages",
+        "--stream-body=@body.json",
+    )
+    assert run.returncode == 0, run.output
+    assert run.cases == {
+        "test_endpoint_conforms[POST /api/v1/roadmaps/generate-stream]": ("passed", "")
+    }
+    assert ": 7 events, contract agent-stages" in run.output
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "expected"),
+    [
+        # The issue's command, as given: no body, so GET, which the endpoint does not take.
+        ("generate-stream", (), ["http.status (error): HTTP 405", "give --stream-method"]),
+        ("no-such-stream", ("--stream-body", "{}"), ["HTTP 404", "give --stream-manifest"]),
+        (
+            "broken-stream",
+            ("--stream-body", '{"goal": "x"}'),
+            ["seq.terminal (error)", "1 violation in 3 events"],
+        ),
+        ("generate-stream", ("--stream-method", "PUT", "--stream-body", "{}"), ["HTTP 405"]),
+    ],
+)
+def test_suites_when_endpoint_fails_then_a_failure_never_a_pass(
+    roadmaps: str, pytester: pytest.Pytester, path: str, extra: tuple[str, ...], expected: list[str]
+) -> None:
+    url = f"{roadmaps}/{path}"
+    run = run_suites(pytester, "--stream-url", url, "--stream-contract", "agent-stages", *extra)
+    assert run.returncode == 1, run.output
+    [(outcome, text)] = run.cases.values()
+    assert outcome == "failure", run.output
+    for words in expected:
+        assert words in text, (words, text)
+    assert f"reproduce: stream-harness check {url} --contract agent-stages" in text
+
+
+def test_suites_when_header_given_then_it_is_sent_and_never_shown(
+    roadmaps: str, pytester: pytest.Pytester
+) -> None:
+    url, body = f"{roadmaps}/private-stream", ("--stream-body", '{"goal": "x"}')
+    key = fake_fastapi_streams.API_KEY
+    ok = run_suites(
+        pytester,
+        "--stream-url",
+        url,
+        "--stream-contract",
+        "agent-stages",
+        *body,
+        "--stream-header",
+        f"X-Api-Key: {key}",
+    )
+    assert ok.returncode == 0, ok.output
+    wrong = run_suites(
+        pytester,
+        "--stream-url",
+        url,
+        "--stream-contract",
+        "agent-stages",
+        *body,
+        "--stream-header",
+        "X-Api-Key: hunter2-not-it",
+    )
+    assert wrong.returncode == 1, wrong.output
+    assert "HTTP 401" in wrong.output
+    assert "--header 'X-Api-Key: [REDACTED]'" in wrong.output
+    assert "hunter2-not-it" not in wrong.output
+
+
+def test_suites_when_strict_then_a_warning_fails_the_endpoint(
+    roadmaps: str, pytester: pytest.Pytester
+) -> None:
+    url = f"{roadmaps}/cached-stream"
+    given = (
+        "--stream-url",
+        url,
+        "--stream-contract",
+        "agent-stages",
+        "--stream-body",
+        '{"goal": "x"}',
+    )
+    lenient = run_suites(pytester, *given)
+    assert lenient.returncode == 0, lenient.output
+    assert "http.cache-control (warning)" in lenient.output  # printed, not failed
+    strict = run_suites(pytester, *given, "--stream-strict")
+    assert strict.returncode == 1, strict.output
+    [(_, text)] = strict.cases.values()
+    assert "http.cache-control (error)" in text and "(a warning; --strict)" in text
+    (pytester.path / "stream-harness.toml").write_text("strict = true\n")
+    assert run_suites(pytester, *given).returncode == 1
+
+
+def test_suites_when_no_target_given_then_everything_deselected_with_the_reasons(
+    pytester: pytest.Pytester,
+) -> None:
+    """Not a pass: pytest's "no tests ran" (5), each suite naming the option it needs."""
+    run = run_suites(pytester)
+    assert run.returncode == 5, run.output
+    assert run.cases == {}
+    assert "7 deselected" in run.output
+    assert "test_resume.py deselected: needs --stream-url and --stream-manifest" in run.output
+    assert "test_manifest.py::test_manifest_is_valid deselected: needs --stream-manifest" in (
+        run.output
+    )
+    assert "nothing to run: give --stream-url URL" in run.output
+
+
+def test_suites_when_manifest_alone_then_only_its_validity_is_tested(
+    pytester: pytest.Pytester,
+) -> None:
+    run = run_suites(pytester, "--stream-manifest", str(MANIFEST))
+    assert run.returncode == 0, run.output
+    assert run.cases == {"test_manifest_is_valid": ("passed", "")}
+    assert "test_manifest.py::test_every_function_is_served deselected: needs --stream-url" in (
+        run.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--stream-body", "{"), "--stream-body is not valid JSON"),
+        (("--stream-body=@missing.json",), "--stream-body: cannot read missing.json"),
+        (("--stream-method", "GE T"), "--stream-method: not an HTTP method"),
+        (("--stream-header", "no colon"), "--stream-header: expected 'Name: value'"),
+        (
+            ("--stream-manifest", str(MANIFEST), "--stream-body", "{}"),
+            "--stream-body applies to an endpoint checked alone",
+        ),
+    ],
+)
+def test_suites_when_request_option_is_bad_then_usage_error_before_collection(
+    pytester: pytest.Pytester, options: tuple[str, ...], message: str
+) -> None:
+    run = run_suites(pytester, "--stream-url", "http://127.0.0.1:9/x", *options)
+    assert run.returncode == 4, run.output
+    assert message in run.output
+    assert "Traceback" not in run.output and run.cases == {}
 
 
 # -- the plugin's fixtures in a user's own tests ------------------------------------------------

@@ -201,7 +201,7 @@ SETTINGS: Final[Mapping[str, Setting]] = {
         Setting("total-timeout", DEFAULT_TOTAL_TIMEOUT, positive_float, _STREAMS),
         Setting("max-events", DEFAULT_MAX_EVENTS, positive_int, _CHECKS),
         Setting("max-event-bytes", DEFAULT_MAX_EVENT_BYTES, positive_int, _CHECKS),
-        Setting("strict", False, boolean, _CHECKS | _LOAD),
+        Setting("strict", False, boolean, _STREAMS),
         Setting("max-retry-wait", DEFAULT_MAX_RETRY_WAIT, positive_float, frozenset({"check"})),
         Setting("examples", DEFAULT_EXAMPLES, positive_int, _PROPERTIES),
         Setting("seed", None, integer, _PROPERTIES),
