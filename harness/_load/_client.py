@@ -26,6 +26,13 @@ __all__ = ["RECV_BYTES", "Connection", "Route", "Target", "parse_target"]
 
 #: Bytes asked of one ``recv``.  recv returns what has arrived, up to this: never waits to fill.
 RECV_BYTES: Final = 256 * 1024
+#: Seconds a stream may keep this process's event loop before ``recv`` lets the others run.
+#: A socket that always has bytes waiting never blocks, so without this one fast stream held
+#: the loop for its whole life (seconds): other streams, the lag probe, the end of the run and
+#: Locust's reports all waited for it.  The arrival stamps are the kernel's, so the pause does
+#: not move them.
+TURN_S: Final = 0.01
+_turn = [0.0]  # when a stream of this process last gave the loop back
 
 
 #: Linux's SO_TIMESTAMPNS (and SCM_TIMESTAMPNS): Python's socket module does not name it.
@@ -160,6 +167,12 @@ class Connection:
 
     def recv(self, timeout: float) -> bytes:
         """What has arrived (b"" at EOF); raises ``TimeoutError`` after ``timeout`` seconds."""
+        now = time.monotonic()
+        if now - _turn[0] >= TURN_S:
+            # The other greenlets' turn (see TURN_S).  Not sleep(0): that runs the greenlets
+            # already ready, but the loop does not turn, so no timer fires and no socket is read.
+            gevent.sleep(1e-6)
+            _turn[0] = time.monotonic()
         self.sock.settimeout(max(timeout, 0.001))
         tls = self.tls
         if tls is None:

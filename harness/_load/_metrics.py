@@ -47,6 +47,10 @@ _HIGHEST: Final = 10**11
 _DIGITS: Final = 3
 #: Example messages kept per rule.
 _EXAMPLES: Final = 3
+#: Distinct error texts, and in-band error codes, counted one by one; the rest are counted
+#: together under OTHER (a target can put a number, an id or a timestamp in every one).
+MAX_KEYS: Final = 100
+OTHER: Final = "(others)"
 
 
 def _hist() -> HdrHistogram:
@@ -134,6 +138,13 @@ class Dist:
         self.max = max(self.max, float(d["max"]))
 
 
+def _tally(counts: dict[str, int], key: str, n: int) -> None:
+    """``counts[key] += n``, with at most MAX_KEYS keys (then OTHER takes the count)."""
+    if key not in counts and len(counts) >= MAX_KEYS:
+        key = OTHER
+    counts[key] = counts.get(key, 0) + n
+
+
 @dataclass
 class RuleStat:
     severity: str
@@ -193,11 +204,11 @@ class LoadMetrics:
         if len(stat.examples) < _EXAMPLES:
             stat.examples.append(v.message)
 
-    def error(self, text: str) -> None:
-        self.errors[text] = self.errors.get(text, 0) + 1
+    def error(self, text: str, n: int = 1) -> None:
+        _tally(self.errors, text, n)
 
-    def failure_code(self, code: str) -> None:
-        self.errors_by_code[code] = self.errors_by_code.get(code, 0) + 1
+    def failure_code(self, code: str, n: int = 1) -> None:
+        _tally(self.errors_by_code, code, n)
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -224,9 +235,9 @@ class LoadMetrics:
             stat.streams += streams
             stat.examples.extend(examples[: max(0, _EXAMPLES - len(stat.examples))])
         for k, n in data.get("errors", {}).items():
-            self.errors[k] = self.errors.get(k, 0) + int(n)
+            self.error(k, int(n))
         for k, n in data.get("errors_by_code", {}).items():
-            self.errors_by_code[k] = self.errors_by_code.get(k, 0) + int(n)
+            self.failure_code(k, int(n))
         self.cpu_max = max(self.cpu_max, float(data.get("cpu_max", 0.0)))
         self.loop_lag_max_ms = max(self.loop_lag_max_ms, float(data.get("loop_lag_max_ms", 0.0)))
 

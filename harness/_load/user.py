@@ -62,6 +62,7 @@ from harness._core.options import (
     DEFAULT_TOTAL_TIMEOUT,
 )
 from harness._core.redact import redact_json, redact_url, secret_values
+from harness._core.rules import CATALOG, Violation
 from harness._core.thresholds import Threshold, parse_threshold
 
 from ._capture import Budget, ReportData
@@ -86,6 +87,8 @@ _WALL = time.time() - time.monotonic()
 #: may hold a token, and ``ps`` shows command lines.
 PATH_ENV = "STREAM_HARNESS_PATH"
 HEADERS_ENV = "STREAM_HARNESS_HEADERS"
+#: --sse-trace: the gaps kept of one stream (the bench's streams are far shorter).
+_TRACE_GAPS = 100_000
 #: Report data the master also sends with the verdict: the TTFB and gap histograms.
 _PLOTTED = ("ttfb_ms", "inter_event_ms")
 
@@ -115,6 +118,29 @@ class _Process:
         self.slos: list[Threshold] = []
         self.trace: list[dict[str, Any]] | None = None
         self.done = False
+        self.words = _Words()
+
+
+class _Words:
+    """The texts this process hands Locust's failures table, which keeps a row for every
+    distinct text for the whole run (the master's never shrinks): a target that puts an index,
+    an id or a time in every message would grow it by a row a stream.  Each kind (a rule, the
+    connection errors, the in-band codes) keeps its first LIMIT texts; later ones are told in
+    the kind's fixed words."""
+
+    LIMIT: ClassVar[int] = 5
+
+    def __init__(self) -> None:
+        self.seen: dict[str, set[str]] = {}
+
+    def say(self, kind: str, text: str, otherwise: str) -> str:
+        seen = self.seen.setdefault(kind, set())
+        if text in seen:
+            return text
+        if len(seen) < self.LIMIT:
+            seen.add(text)
+            return text
+        return otherwise
 
 
 _P = _Process()
@@ -488,9 +514,10 @@ class _Sink:
             self._gaps.record(0.0, zeros)
             for _ in range(zeros):
                 fire(request_type=_TYPE, name="inter_event_ms", response_time=0, response_length=0)
-        if self.gap_list is not None:
-            self.gap_list.append(first_ms)
-            self.gap_list.extend([0.0] * zeros)
+        gap_list = self.gap_list
+        if gap_list is not None and len(gap_list) < _TRACE_GAPS:
+            gap_list.append(first_ms)
+            gap_list.extend([0.0] * min(zeros, _TRACE_GAPS - len(gap_list)))
 
     def server_delays(self, values_ms: list[float]) -> None:
         for v in values_ms:
@@ -549,7 +576,7 @@ def _report(env: Environment, r: StreamResult, *, after_storm: bool = False) -> 
             name="stream",
             response_time=r.stream_ms,
             response_length=0,
-            exception=ConnectionError(r.error),
+            exception=ConnectionError(_P.words.say("error", r.error, "(another error)")),
         )
         return
     for name in _PER_STREAM:
@@ -578,14 +605,16 @@ def _report(env: Environment, r: StreamResult, *, after_storm: bool = False) -> 
                 name=v.rule,
                 response_time=0,
                 response_length=0,
-                exception=RuleFailure(v.message if len(v.message) < 200 else v.rule),
+                exception=RuleFailure(_rule_words(v)),
             )
     failure: Exception | None = None
     if r.failed_rules:
         m.count("failures")
         failure = StreamFailure(", ".join(r.failed_rules))
     elif r.failure is not None:
-        failure = InBandFailure(r.failure.code or r.failure.kind)
+        failure = InBandFailure(
+            _P.words.say("code", r.failure.code or r.failure.kind, "(another error code)")
+        )
     name = "stream (abandoned)" if r.abandoned else "stream"
     fire(
         request_type=_TYPE,
@@ -594,6 +623,16 @@ def _report(env: Environment, r: StreamResult, *, after_storm: bool = False) -> 
         response_length=r.bytes,
         exception=failure,
     )
+
+
+def _rule_words(v: Violation) -> str:
+    """What Locust's failures table says of a broken rule: its first messages, then (and for
+    a message too long for a table) the rule's summary."""
+    rule = CATALOG.get(v.rule)
+    summary = rule.summary if rule is not None else v.rule
+    if len(v.message) >= 200:
+        return summary
+    return _P.words.say(v.rule, v.message, summary)
 
 
 def _trace_row(sid: str, r: StreamResult, gaps: list[float] | None) -> dict[str, Any]:
@@ -649,6 +688,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
 def _on_test_start(environment: Environment, **_: Any) -> None:
     _P.metrics = LoadMetrics()  # read through _P every time: never keep a reference to it
     _P.report = ReportData()
+    _P.words = _Words()
     _P.started_wall = time.time()
     _P.started_mono = time.monotonic()
     _P.stopped_wall = None
