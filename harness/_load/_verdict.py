@@ -47,7 +47,8 @@ SLO_METRICS: Final = (
 SATURATED_CPU: Final = 90.0
 #: Open loop: streams starting later than this behind schedule (p99) mean the generator lags.
 LATE_START_MS: Final = 10.0
-#: The gevent loop waking later than this means every stamp may be late by as much.
+#: The gevent loop waking later than this (its wake-up lag: how busy the machine and the
+#: process are) means a stamp taken on a wake-up may be late by as much.
 LOOP_LAG_MS: Final = 20.0
 #: Share of late loop wake-ups above which the verdict warns.
 LAG_SHARE: Final = 0.01
@@ -163,10 +164,15 @@ def _warnings(m: LoadMetrics, metrics: Mapping[str, Any], run: Mapping[str, Any]
     # One late wake-up is a hiccup (another process on the machine); 1 % of them is a pattern.
     if c["lag_late"] > LAG_SHARE * c["lag_samples"]:
         share = c["lag_late"] / c["lag_samples"]
+        lag = m.loop_lag_max_ms
         out.append(
-            f"the load process's event loop woke {LOOP_LAG_MS:g} ms or more late in {share:.0%} "
-            f"of probes (up to {m.loop_lag_max_ms:.0f} ms): timestamps may be that late "
-            "(too many streams per process)"
+            f"the load process's event loop woke up {LOOP_LAG_MS:g} ms or more late in "
+            f"{share:.0%} of its probes (at most {lag:.0f} ms late): a measure of how busy the "
+            "machine and this process were (other processes, this one's own work), not of how "
+            "many streams it holds. Times the process reads from its own clock as it wakes up "
+            "(connect_ms, queue_ms, and every arrival where the kernel gives no receive stamp) "
+            f"may read up to {lag:.0f} ms long: that matters for timings of that order, little "
+            "for ones far longer"
         )
     if c["streams"] == 0:
         out.append(
