@@ -160,6 +160,19 @@ def test_verdict_when_generator_saturated_then_warns() -> None:
     assert any("50.0 new streams/s of the 100/s" in w for w in warnings)
 
 
+def test_verdict_when_the_loop_woke_late_then_it_says_busy_machine_and_by_how_much() -> None:
+    m = LoadMetrics()
+    m.count("streams", 2)
+    m.count("lag_samples", 100)
+    m.count("lag_late", 40)
+    m.loop_lag_max_ms = 49.4
+    (warning,) = build_verdict(m, [], {})["warnings"]
+    assert "40% of its probes" in warning and "at most 49 ms late" in warning
+    assert "busy" in warning and "not of how many streams" in warning
+    assert "up to 49 ms long" in warning  # which timings, and by how much
+    assert "too many streams" not in warning
+
+
 def test_metrics_take_resets_in_place_so_an_open_streams_recorder_keeps_counting() -> None:
     m = LoadMetrics()
     gaps = m.dists["inter_event_ms"]  # what a stream's sink holds while the stream is open
