@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["LoadServer", "running"]
+__all__ = ["FakeFastServer", "LoadServer", "running"]
 
 MAX_EVENTS = 200_000
 MAX_DELAY_S = 10.0
@@ -261,6 +261,73 @@ class LoadServer:
             ready.set()
         async with server:
             await server.serve_forever()
+
+
+_CONTENT = b'data: {"type": "content", "data": "tok"}\n\n'
+_BAD = b'data: {"type": "content", "data": 5}\n\n'
+_BATCH = 2000
+_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+    b"Connection: close\r\n\r\n"
+)
+
+
+class FakeFastServer:
+    """Loopback SSE server in daemon threads, for streams far longer than LoadServer's (it
+    builds each stream up front).  ``/long?n=N``: a prefab stream of N content events, written
+    in batches of 2000 as fast as the client reads; with ``&bad=1`` the first event of every
+    batch breaks the schema (its data is a number).  ``/short``: a stream of
+    one content event whose data is the stream's number, not a string -- an ``event.schema``
+    violation whose message differs in every stream.  Counts events and streams written."""
+
+    def __init__(self) -> None:
+        self.events = 0  # content events handed to the kernel
+        self.streams = 0  # streams written to their end
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(512)
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                head += data
+            target = head.split(b" ", 2)[1]
+            conn.sendall(_HEAD + b'data: {"type": "start", "data": {"total": 1}}\n\n')
+            if target.startswith(b"/short"):
+                number = self.streams
+                conn.sendall(b'data: {"type": "content", "data": %d}\n\n' % number)
+            else:
+                n = int(target.partition(b"n=")[2].partition(b"&")[0] or b"2000000")
+                batch = _CONTENT * _BATCH
+                if b"bad=1" in target:
+                    batch = _BAD + _CONTENT * (_BATCH - 1)
+                for _ in range(n // _BATCH):
+                    if self._stop.is_set():
+                        return
+                    conn.sendall(batch)
+                    self.events += _BATCH
+            conn.sendall(b'data: {"type": "done", "data": {"total": 1}}\n\n')
+            self.streams += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
 
 
 def _every(q: dict[str, str], name: str, number: int) -> bool:

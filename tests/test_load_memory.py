@@ -1,8 +1,9 @@
 """The Locust user keeps bounded state: a stream of millions of events, or thousands of short
 streams that each break a rule in words of their own, do not grow the load process.
 
-Each test runs the real `stream-harness load` against a raw-socket fake server (below) that
-writes as fast as the client reads, and samples the Locust process's RSS (psutil) while it runs:
+Each test runs the real `stream-harness load` against a raw-socket fake server
+(``load_fixtures.FakeFastServer``) that writes as fast as the client reads, and samples the
+Locust process's RSS (psutil) while it runs:
 once warm (after the first events or streams), and again after many more.  The growth between
 the two must be small beside what a per-event or per-stream leak would cost (a list of gaps
 alone is 32 bytes an event; a kept result a few KB a stream).  Every process a test starts is
@@ -14,78 +15,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 import pytest
+from load_fixtures import FakeFastServer
 
 EXE = [sys.executable, "-m", "harness._cli.main"]
-_CONTENT = b'data: {"type": "content", "data": "tok"}\n\n'
-_BATCH = 2000
-_HEAD = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-    b"Connection: close\r\n\r\n"
-)
-
-
-class FakeFastServer:
-    """Loopback SSE server in daemon threads.  ``/long?n=N``: a prefab stream of N content
-    events, written in batches of 2000 as fast as the client reads.  ``/short``: a stream of
-    one content event whose data is the stream's number, not a string -- an ``event.schema``
-    violation whose message differs in every stream.  Counts events and streams written."""
-
-    def __init__(self) -> None:
-        self.events = 0  # content events handed to the kernel
-        self.streams = 0  # streams written to their end
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(512)
-        self.port = self._sock.getsockname()[1]
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with contextlib.suppress(OSError), conn:
-            head = b""
-            while b"\r\n\r\n" not in head and len(head) < 65536:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                head += data
-            target = head.split(b" ", 2)[1]
-            conn.sendall(_HEAD + b'data: {"type": "start", "data": {"total": 1}}\n\n')
-            if target.startswith(b"/short"):
-                number = self.streams
-                conn.sendall(b'data: {"type": "content", "data": %d}\n\n' % number)
-            else:
-                n = int(target.partition(b"n=")[2] or b"2000000")
-                batch = _CONTENT * _BATCH
-                for _ in range(n // _BATCH):
-                    if self._stop.is_set():
-                        return
-                    conn.sendall(batch)
-                    self.events += _BATCH
-            conn.sendall(b'data: {"type": "done", "data": {"total": 1}}\n\n')
-            self.streams += 1
-
-    def close(self) -> None:
-        self._stop.set()
-        self._sock.close()
 
 
 @pytest.fixture
