@@ -838,7 +838,11 @@ def fastapi_app() -> FastAPI:
         n: Annotated[int, Query(ge=1, le=10)] = 3,
         tags: Annotated[list[str] | None, Query()] = None,
         x_request_id: Annotated[str | None, Header()] = None,
+        x_retries: Annotated[int | None, Header(ge=0)] = None,
         session: Annotated[str | None, Cookie()] = None,
+        seed: Annotated[int | None, Query()] = None,
+        upper: Annotated[bool | None, Query()] = None,
+        ids: Annotated[list[int] | None, Query()] = None,
     ) -> StreamingResponse:
         return sse()
 
@@ -950,3 +954,20 @@ def test_invalid_request_when_the_value_is_long_then_the_description_stays_one_s
         case.description == "query 'q' = \"aaaaaaaaaa…\" (501 characters) longer than maxLength 500"
     )
     assert case.raw["query"]["q"] == "a" * 501
+
+
+def test_free_form_object_header_when_drawn_then_keys_and_values_sendable() -> None:
+    op = op_of(
+        "/f",
+        [param("X-Meta", "header", {"type": "object"}, required=True, explode=True)],
+        method="get",
+    )
+
+    @FAST
+    @given(request_strategy(op))
+    def run(raw: dict[str, Any]) -> None:
+        request = build_request(op, raw)
+        httpx.Request(request.method, request.url(BASE), headers=list(request.headers))
+        assert all(re.fullmatch(r"[ -~]*", v) for _, v in request.headers)
+
+    run()

@@ -410,14 +410,17 @@ def _schema_seeds(schema: Mapping[str, Any]) -> list[Any]:
 def _valid_seeds(values: Iterable[Any], schema: Any) -> list[Any]:
     try:
         validator = jsonschema.Draft202012Validator(schema)
-        out = []
-        for v in values:
+    except jsonschema.exceptions.JsonSchemaException:
+        return []
+    out = []
+    for v in values:
+        try:
             json.dumps(v)  # YAML may hold dates: not JSON, not sent
             if validator.is_valid(v) and v not in out:
                 out.append(v)
-        return out
-    except (TypeError, ValueError, jsonschema.exceptions.JsonSchemaException):
-        return []
+        except (TypeError, ValueError, jsonschema.exceptions.JsonSchemaException):
+            continue
+    return out
 
 
 # -- strategies -------------------------------------------------------------------------------
@@ -452,7 +455,7 @@ def _core(schema: Mapping[str, Any], text: _Text | None) -> st.SearchStrategy[An
     kind = schema.get("type")
     if isinstance(kind, list):
         return st.one_of([_core({**schema, "type": k}, text) for k in kind])
-    if kind == "object" and isinstance(schema.get("properties"), Mapping):
+    if kind == "object" and (isinstance(schema.get("properties"), Mapping) or text is not None):
         return _object(schema, text)
     if text is None:
         return strategy_for(schema)
@@ -491,7 +494,8 @@ def _lists(schema: Mapping[str, Any], text: _Text) -> st.SearchStrategy[list[Any
 
 
 def _object(schema: Mapping[str, Any], text: _Text | None) -> st.SearchStrategy[dict[str, Any]]:
-    props: dict[str, Any] = dict(schema["properties"])
+    given = schema.get("properties")
+    props: dict[str, Any] = dict(given) if isinstance(given, Mapping) else {}
     required = [r for r in schema.get("required", []) if isinstance(r, str)]
     props.update({r: True for r in required if r not in props})
     fixed = st.fixed_dictionaries(
@@ -537,6 +541,10 @@ def _value_strategy(p: _Param) -> st.SearchStrategy[Any]:
     if seeds:
         drawn = st.one_of(st.sampled_from(seeds), drawn)
     drawn = drawn.filter(p.validator.is_valid).filter(lambda v: _arrives(p, v))
+    if not p.json and _types(p.schema) != {"null"}:
+        # null is "undefined" in the style table, sent as an empty value that servers read
+        # as an empty string (FastAPI: 422 for an Optional[int]); leaving it out says it.
+        drawn = drawn.filter(lambda v: not _holds_null(v))
     if p.where == "path":
         drawn = drawn.filter(lambda v: _segment_ok(p, v))
     return _checked(drawn, p.label)
@@ -552,6 +560,14 @@ def _checked(strategy: st.SearchStrategy[Any], where: str) -> st.SearchStrategy[
     if strategy.is_empty:
         raise CannotGenerate(f"{where}: no value satisfies the schema")
     return strategy
+
+
+def _holds_null(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_holds_null(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_holds_null(v) for v in value.values())
+    return value is None
 
 
 def _arrives(p: _Param, value: Any) -> bool:
