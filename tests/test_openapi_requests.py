@@ -39,7 +39,7 @@ from harness._proptest.requests import (
 )
 
 FAST = settings(
-    max_examples=60, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=40, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 BASE = "http://127.0.0.1:9/api"
 
@@ -391,7 +391,7 @@ def test_examples_and_defaults_when_given_then_drawn_as_seeds() -> None:
     )
     seen: set[str] = set()
 
-    @settings(max_examples=150, database=None, deadline=None)
+    @settings(max_examples=60, database=None, deadline=None)
     @given(request_strategy(op))
     def run(raw: dict[str, Any]) -> None:
         seen.update(raw["query"].values())
@@ -560,7 +560,7 @@ def test_scalars_when_serialised_then_true_false_empty_and_json_for_nested() -> 
         ),
     )
 )
-@settings(max_examples=150, database=None, deadline=None)
+@settings(max_examples=80, database=None, deadline=None)
 def test_build_request_when_given_any_json_then_never_raises_and_httpx_sends_it(
     raw: dict[str, Any],
 ) -> None:
