@@ -59,6 +59,8 @@ __all__ = ["NO_VIOLATIONS", "ContractEngine"]
 #: Returned for every event without violations, so the hot path allocates nothing.  Shared by
 #: all checkers: callers may read, iterate or ``extend(...)`` *from* it, never mutate it.
 NO_VIOLATIONS: Final[list[Violation]] = []
+#: In ContractEngine._hooks: the type's events take the whole _advance.
+_ADVANCE: Final = object()
 
 
 class _Reading(NamedTuple):
@@ -158,6 +160,7 @@ class ContractEngine:
         "_failure_kinds",
         "_fast",
         "_guess",
+        "_hooks",
         "_invariants",
         "_kind_of",
         "_last_event",
@@ -171,7 +174,6 @@ class ContractEngine:
         "_terminal",
         "_trans",
         "_unreadable",
-        "_watched",
         "framings",
         "headers",
         "name",
@@ -221,8 +223,18 @@ class ContractEngine:
             watching = [inv for spec, inv in made if spec.types is None or kind in spec.types]
             if watching:
                 self._by_type[kind] = watching
-        # Types whose events need more than one automaton step.
-        self._watched = frozenset(self._by_type) | contract.order.only_first | contract.failure
+        # What the hot path does after the automaton's step, by type: nothing (a type not
+        # here), call the one invariant that watches it, or take _advance (_ADVANCE: several
+        # invariants, or a type the order or a failure role must note).
+        self._hooks: dict[str, Any] = {
+            kind: watching[0].feed for kind, watching in self._by_type.items() if len(watching) == 1
+        }
+        for kind in (
+            {k for k, w in self._by_type.items() if len(w) > 1}
+            | contract.order.only_first
+            | contract.failure
+        ):
+            self._hooks[kind] = _ADVANCE
 
     def feed(self, event: SSEEvent) -> list[Violation]:
         """Check the next event; return the violations it revealed (usually none)."""
@@ -245,13 +257,16 @@ class ContractEngine:
         kind = self._kind_of(obj)
         self._last_event, self._last_label, self._last_obj = event, kind, obj
         nxt = self._trans[self._state].get(kind)
-        if nxt is None or kind in self._watched:
+        hook = self._hooks.get(kind)
+        if nxt is None or hook is _ADVANCE:
             return self._advance(kind, obj, index, NO_INVALID) or NO_VIOLATIONS
         self._state = nxt
         self._last_seq = index
         if nxt in self._ends:
             self._ended, self._terminal = True, (kind, index)
-        return NO_VIOLATIONS
+        if hook is None:
+            return NO_VIOLATIONS
+        return hook(kind, obj, index, NO_INVALID) or NO_VIOLATIONS
 
     def finish(self, complete: bool = True) -> list[Violation]:
         """End of stream: report a missing final event, unless the stream was cut short."""

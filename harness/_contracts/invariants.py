@@ -249,10 +249,82 @@ _BOUND_WORDS: Final = {
 
 
 class _Progress:
+    """``current <= total`` in an event, ``current`` never down and ``total`` unchanged across.
+
+    Most streams send a progress event every few items, so the usual case is compiled when the
+    contract is loaded: every counter's pointers below one object (prefab's ``/data``) are read
+    with one lookup for that object and one per key, and nothing is allocated unless a rule is
+    broken.  Any other shape, or an event the schema rejected somewhere, is read pointer by
+    pointer (:meth:`_feed_any`), which is the definition."""
+
+    __slots__ = ("_current", "_current_at", "_keys", "_prefix", "_total", "_total_at", "counters")
+
     def __init__(self, counters: Mapping[str, tuple[Pointer, ...]]) -> None:
         self.counters = counters
-        self._current: tuple[Number, int] | None = None
-        self._total: tuple[Number, int] | None = None
+        self._current: Number = 0
+        self._current_at = -1  # the index of the last event with a current (-1: none yet)
+        self._total: Number = 0
+        self._total_at = -1
+        shape = _one_object(counters)
+        self._prefix: Pointer = () if shape is None else shape[0]
+        self._keys: tuple[tuple[str, ...], tuple[str, ...]] | None = (
+            None if shape is None else shape[1]
+        )
+
+    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        keys = self._keys
+        if invalid or keys is None:
+            return self._feed_any(event, index, invalid)
+        prefix = self._prefix
+        if len(prefix) == 1:
+            inner = event.get(prefix[0], MISSING) if type(event) is dict else MISSING
+        else:
+            inner = resolve(event, prefix) if prefix else event
+        if type(inner) is not dict:
+            return self._feed_any(event, index, invalid)
+        current: Any = MISSING
+        for key in keys[0]:
+            current = inner.get(key, MISSING)
+            if current is not MISSING:
+                break
+        total: Any = MISSING
+        for key in keys[1]:
+            total = inner.get(key, MISSING)
+            if total is not MISSING:
+                break
+        if type(current) is not int and type(current) is not float:
+            current = None if current is MISSING else _number(current)
+        if type(total) is not int and type(total) is not float:
+            total = None if total is MISSING else _number(total)
+        if current is not None:
+            if (
+                (total is not None and current > total)
+                or (self._current_at >= 0 and current < self._current)
+                or (total is not None and self._total_at >= 0 and total != self._total)
+            ):
+                return self._judge(current, total, index)
+            self._current, self._current_at = current, index
+        elif total is not None and self._total_at >= 0 and total != self._total:
+            return self._judge(current, total, index)
+        if total is not None:
+            self._total, self._total_at = total, index
+        return _NONE
+
+    def _judge(self, current: Number | None, total: Number | None, index: int) -> list[Violation]:
+        found = _NONE
+        if current is not None:
+            if total is not None and current > total:
+                found = [_violation_of("progress.current-le-total", current, total, index)]
+            if self._current_at >= 0 and current < self._current:
+                message = progress_monotonic((self._current, self._current_at), current)
+                found = [*found, violation("progress.monotonic", message or "", index)]
+            self._current, self._current_at = current, index
+        if total is not None:
+            if self._total_at >= 0 and total != self._total:
+                message = progress_total_stable((self._total, self._total_at), total)
+                found = [*found, violation("progress.total-stable", message or "", index)]
+            self._total, self._total_at = total, index
+        return found
 
     def _value(self, event: Any, name: str, invalid: Invalid) -> Number | None:
         # The first of the counter's pointers that is there (/data/current, /data/processed).
@@ -263,21 +335,39 @@ class _Progress:
             return _number(value) if _valid(invalid, pointer) else None
         return None
 
-    def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
-        found: list[Violation] = []
+    def _feed_any(self, event: Any, index: int, invalid: Invalid) -> list[Violation]:
         current = self._value(event, "current", invalid)
         total = self._value(event, "total", invalid)
-        _add(found, "progress.current-le-total", progress_current_le_total(current, total), index)
-        if current is not None:
-            _add(found, "progress.monotonic", progress_monotonic(self._current, current), index)
-            self._current = (current, index)
-        if total is not None:
-            _add(found, "progress.total-stable", progress_total_stable(self._total, total), index)
-            self._total = (total, index)
-        return found
+        return self._judge(current, total, index)
 
     def finish(self) -> list[Violation]:
         return []
+
+
+#: What an invariant returns for an event without violations, shared: never mutate it.
+_NONE: Final[list[Violation]] = []
+
+
+def _violation_of(rule_id: str, current: Number, total: Number, index: int) -> Violation:
+    return violation(rule_id, progress_current_le_total(current, total) or "", index)
+
+
+def _one_object(
+    counters: Mapping[str, tuple[Pointer, ...]],
+) -> tuple[Pointer, tuple[tuple[str, ...], tuple[str, ...]]] | None:
+    """(the object's pointer, the keys of current and of total in it), when the ``current``
+    and ``total`` counters are keys of one object, not array indexes; else None."""
+    pointers = [p for name in ("current", "total") for p in counters.get(name, ())]
+    if not pointers:
+        return None
+    prefix = pointers[0][:-1]
+    if any(len(p) != len(prefix) + 1 or p[:-1] != prefix for p in pointers):
+        return None
+    if any(p[-1].isdigit() for p in pointers):
+        return None  # /data/0 may index an array: the general reading knows how
+    current = tuple(p[-1] for p in counters.get("current", ()))
+    total = tuple(p[-1] for p in counters.get("total", ()))
+    return prefix, (current, total)
 
 
 def _build_progress(p: _Params) -> InvariantSpec:
