@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from array import array
+import itertools
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from harness._core.rules import Severity, Violation, rule, strict, violation
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEEvent
 from harness._core.text import readable_escapes, shorten
 from harness._core.thresholds import ThresholdResult
+from harness._core.timings import ArrivalTimes
 
 __all__ = [
     "CheckResult",
@@ -96,18 +97,6 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 3)
 
 
-class EventTimes(array):  # type: ignore[type-arg]
-    """Event arrival times, 8 bytes each (an ``array('d')``), equal to a list of the same
-    numbers, as the ``list[float]`` it replaces was."""
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, list | tuple):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-        return super().__eq__(other)
-
-    __hash__ = None
-
-
 @dataclass(slots=True)
 class TranscriptEntry:
     index: int
@@ -117,6 +106,9 @@ class TranscriptEntry:
     time_ms: float | None
     violations: list[Violation] = field(default_factory=list)
 
+
+#: The violations of an event that has none, shared: never mutated (``_entry`` copies it).
+_NO_VIOLATIONS: list[Violation] = []
 
 #: An event seen but not (yet) in the transcript: (index, event, time ms, its violations).
 _Seen = tuple[int, SSEEvent, float, list[Violation]]
@@ -135,7 +127,9 @@ class CheckResult:
     #: stream, its head, the events around failures and its tail (see ``TRANSCRIPT_HEAD``).
     transcript: list[TranscriptEntry]
     #: Arrival time of each event, in ms since the request started (for timing thresholds);
-    #: an ``array('d')`` from a session, 8 bytes an event.
+    #: an ``array('d')`` from a session, 8 bytes an event -- for a stream of at most
+    #: ``harness._core.timings.EXACT_TIMES`` events.  A longer one leaves it empty: its
+    #: ``arrivals`` keep a histogram of the gaps and a sample instead (memory stays flat).
     event_times_ms: Sequence[float] = field(default_factory=list)
     #: Extra facts a runner measured (e.g. ``reconnect_ms``), reported in text output.
     extra: dict[str, Any] = field(default_factory=dict)
@@ -161,6 +155,9 @@ class CheckResult:
 
     #: How the bytes were framed (``harness._core.framing``): a saved stream's suffix says it.
     framing: str = SSE
+    #: The session's arrival times (bounded: exact, or a gap histogram and a sample), when a
+    #: session measured them; thresholds and the timeline read them for a long stream.
+    arrivals: ArrivalTimes | None = None
 
     def entry(self, index: int) -> TranscriptEntry | None:
         """The transcript entry of event ``index``, if it was kept."""
@@ -306,7 +303,8 @@ class StreamSession:
         self._keep_next = 0
         self._failure_sites = 0
         self._dropped: dict[str, int] = {}  # rule -> violations past MAX_VIOLATIONS
-        self.event_times_ms: EventTimes = EventTimes("d")
+        #: Arrival times, ms since ``start``: exact for a short stream, bounded for any.
+        self.arrivals = ArrivalTimes()
         self.extra: dict[str, Any] = {}
         self.events = 0
         self.stopped = False  # max_events reached: the runner should stop reading
@@ -338,12 +336,74 @@ class StreamSession:
         self._raw.append(chunk)
         self._raw_len += len(chunk)
 
+    @property
+    def event_times_ms(self) -> Sequence[float]:
+        """Every event's arrival time while the stream is short; then its count, first and last
+        (what ``timing.buffered`` reads)."""
+        return self.arrivals.span()
+
     def feed_bytes(self, chunk: bytes, at: float) -> bool:
         """Feed raw SSE bytes; returns False once ``max_events`` is reached (stop reading)."""
         if self.first_byte is None:
             self.first_byte = at
         self.record(chunk)
-        return all(self.feed_event(event, at) for event in self.decoder.feed(chunk, at))
+        events = self.decoder.feed(chunk, at)
+        return self._feed_run(events, at) if events else True
+
+    def _feed_run(self, events: Sequence[SSEEvent], at: float) -> bool:
+        """The events of one chunk, which arrived together at ``at``.
+
+        Past the transcript's head, most events are healthy and most of those are never kept:
+        they only have to be checked and counted.  So runs of them take a loop that does just
+        that, and leave the last ``TRANSCRIPT_TAIL`` of the run in ``_recent`` at C speed; an
+        event the contract objects to (or the first content) leaves the loop for
+        :meth:`_note`, the one place that decides what is kept."""
+        n, i = len(events), 0
+        feed, recent = self.checker.feed, self._recent
+        while i < n:
+            if (
+                self.events < TRANSCRIPT_HEAD
+                or self._keep_next
+                or self.max_events - self.events <= n - i
+                or self.first_event is None
+            ):
+                if not self.feed_event(events[i], at):
+                    return False
+                i += 1
+                continue
+            looking = self.first_content is None
+            is_content = self.roles.is_content
+            start = index = self.events
+            found: list[Violation] = _NO_VIOLATIONS
+            notable: SSEEvent | None = None
+            for event in itertools.islice(events, i, None):
+                found = feed(event)
+                if found or (looking and is_content(event)):
+                    notable = event
+                    break
+                index += 1
+            t = (at - self.start) * 1000.0
+            plain = index - start
+            if plain:
+                first = max(start, index - TRANSCRIPT_TAIL)
+                recent.extend(
+                    zip(
+                        range(first, index),
+                        itertools.islice(events, i + first - start, i + plain),
+                        itertools.repeat(t),
+                        itertools.repeat(_NO_VIOLATIONS),
+                        strict=False,
+                    )
+                )
+                self.arrivals.add(t, plain)
+                self.events = index
+            i += plain
+            if notable is None:
+                return True
+            if not self._note(notable, t, found):
+                return False
+            i += 1
+        return True
 
     def feed_item(self, event: SSEEvent, at: float) -> bool:
         """Feed an event that did not come as SSE bytes (a generator's item): it is recorded
@@ -360,8 +420,11 @@ class StreamSession:
         if self.first_event is None:
             self.first_event = at
         found = self.checker.feed(event)
-        t = (at - self.start) * 1000.0
-        self.event_times_ms.append(t)
+        return self._note(event, (at - self.start) * 1000.0, found)
+
+    def _note(self, event: SSEEvent, t: float, found: list[Violation]) -> bool:
+        """The event was checked (``found``: its violations), at ``t`` ms: keep what is due."""
+        self.arrivals.add(t)
         index = self.events
         if self.first_content is None and self.roles.is_content(event):
             self.first_content = index
@@ -521,13 +584,14 @@ class StreamSession:
                 tls_ms=self.tls_ms,
             ),
             transcript=self.transcript,
-            event_times_ms=self.event_times_ms,
+            event_times_ms=self.arrivals.exact if self.arrivals.exact is not None else [],
             extra=self.extra,
             raw=b"".join(self._raw),
             raw_truncated=self._raw_truncated,
             first_content=self.first_content,
             failure=self.failure,
             framing=self.framing,
+            arrivals=self.arrivals,
         )
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from harness._core.errors import UsageError
+from harness._core.timings import GapHistogram
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -281,9 +282,12 @@ def metrics_from_check(result: Any, thresholds: Iterable[Threshold] = ()) -> dic
     ``failure_rate`` is 0 or 1, ``requests`` 1.
     """
     timing = result.timing
-    times: list[float] = list(result.event_times_ms)
-    gaps = [b - a for a, b in itertools.pairwise(times)]
     extra = {t.quantile for t in thresholds if t.quantile is not None}
+    arrivals = getattr(result, "arrivals", None)
+    gap_stats = None if arrivals is None else arrivals.gap_summary(extra)
+    if gap_stats is None:  # a short stream: its exact times
+        times: list[float] = list(result.event_times_ms)
+        gap_stats = summarize([b - a for a, b in itertools.pairwise(times)], extra)
     duration = timing.duration_ms
     first_content = _first_content_ms(result)
     events_per_s = result.events * 1000.0 / duration if duration else None
@@ -294,7 +298,7 @@ def metrics_from_check(result: Any, thresholds: Iterable[Threshold] = ()) -> dic
         "first_content_ms": first_content,
         "stream_ms": duration,
         "duration_ms": duration,
-        "inter_event_ms": summarize(gaps, extra),
+        "inter_event_ms": gap_stats,
         "events_per_s": events_per_s,
         "reconnect_ms": float(reconnect) if isinstance(reconnect, int | float) else None,
         "connect_ms": getattr(timing, "connect_ms", None),
@@ -311,6 +315,23 @@ def _first_content_ms(result: Any) -> float | None:
     entry = None if index is None else result.entry(index)
     time_ms: float | None = None if entry is None else entry.time_ms
     return time_ms
+
+
+def _pooled_gaps(results: Sequence[Any], extra: Iterable[float]) -> dict[str, float | None]:
+    """Every gap of every stream: exact while all were short, else in one histogram."""
+    long = [h for r in results if (h := getattr(getattr(r, "arrivals", None), "gaps", None))]
+    if not long:
+        gaps = [b - a for r in results for a, b in itertools.pairwise(list(r.event_times_ms))]
+        return summarize(gaps, extra)
+    pooled = GapHistogram()
+    for r in results:
+        histogram = getattr(getattr(r, "arrivals", None), "gaps", None)
+        if histogram is not None:
+            pooled.merge(histogram)
+        else:
+            for a, b in itertools.pairwise(list(r.event_times_ms)):
+                pooled.add(b - a)
+    return pooled.summary(extra)
 
 
 def metrics_from_checks(
@@ -330,8 +351,7 @@ def metrics_from_checks(
                  "events_per_s", "reconnect_ms"):  # fmt: skip
         values = [float(v) for m in singles if isinstance(v := m.get(name), int | float)]
         out[name] = summarize(values, extra) if values else None
-    gaps = [b - a for r in results for a, b in itertools.pairwise(list(r.event_times_ms))]
-    out["inter_event_ms"] = summarize(gaps, extra)
+    out["inter_event_ms"] = _pooled_gaps(results, extra)
     failed = sum(not r.conforms for r in results)
     out["requests"] = float(len(results))
     out["failures"] = float(failed)

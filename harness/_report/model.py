@@ -138,12 +138,21 @@ def check_report(result: CheckResult, command_line: str, secrets: tuple[str, ...
         secrets=secrets,
         incomplete=bool(result.extra.get("interrupted")),
     )
-    if result.event_times_ms:
-        bad = sorted({v.event_index for v in result.violations if v.event_index is not None})
+    arrivals = result.arrivals
+    if arrivals is not None and arrivals.exact is None and arrivals.count:
+        # A long stream: its sample of arrival times, and the broken events the transcript kept.
+        times = {e.index: e.time_ms for e in result.transcript if e.violations}
+        bad = {i: t for i, t in times.items() if t is not None}
+        indexes, sampled = arrivals.timeline()
+        svg = _svg.sampled_timeline(list(zip(indexes, sampled, strict=True)), arrivals.count,
+                                    arrivals.step, bad)  # fmt: skip
+        report.plots.append(Plot("event arrivals", svg, "red: an event that broke a rule"))
+    elif result.event_times_ms:
+        bad_indexes = {v.event_index for v in result.violations if v.event_index is not None}
         report.plots.append(
             Plot(
                 "event arrivals",
-                _svg.timeline(result.event_times_ms, bad),
+                _svg.timeline(result.event_times_ms, sorted(bad_indexes)),
                 "red: an event that broke a rule",
             )
         )

@@ -7,7 +7,7 @@ scale it.  Values are plain floats; empty input gives a plot that says so.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from html import escape
 
 __all__ = ["cdf", "histogram", "series", "timeline", "waterfall"]
@@ -181,6 +181,23 @@ def timeline(times_ms: Sequence[float], bad: Sequence[int], label: str = "event 
 
 #: The most event ticks one plot draws.
 MAX_TICKS = 2000
+
+
+def sampled_timeline(
+    sample: Sequence[tuple[int, float]],
+    n: int,
+    step: int,
+    bad: Mapping[int, float],
+    label: str = "event arrivals",
+) -> str:
+    """:func:`timeline` of a stream too long to keep every arrival time: its ``sample``
+    ((index, ms) of every ``step``-th event) and the times of the events that broke a rule."""
+    red = dict(sorted(bad.items())[: MAX_TICKS // 2])
+    points = sorted({**dict(sample), **red}.items())
+    shown = [t for _, t in points]
+    marked = {j for j, (i, _) in enumerate(points) if i in red}
+    title = f"{label} (1 in {step} of {n} events shown, and the broken ones)"
+    return waterfall([(title, 0.0, None, shown, [], marked)], label)
 
 
 Stream = tuple[str, float, float | None, list[float], list[float], set[int]]

@@ -57,7 +57,7 @@ def run_file(path: Path, options: CheckOptions, checker: ContractChecker) -> Che
         result.extra["interrupted"] = True
     # A recording has no network timing: only how long checking it took.
     result.timing = Timing(duration_ms=result.timing.duration_ms)
-    result.event_times_ms = []
+    result.event_times_ms, result.arrivals = [], None
     for entry in result.transcript:
         entry.time_ms = None
     return result
