@@ -6,6 +6,10 @@ in a fresh interpreter, beside ``import h11`` for scale.
 
 ``BENCH_CHECK_EVENTS`` sets the size (default 5 000 000).  The naive stack reads the first
 ``NAIVE_EVENTS`` of it only (it is ~30x slower); its rate is per event all the same.
+
+Also the core on progress-only beside content-only events (the invariant path must cost no
+more than the plain one), and the machine's load while measuring: on a shared machine every
+figure moves with it, the ratios much less.
 """
 
 from __future__ import annotations
@@ -118,6 +122,41 @@ def import_time(statement: str, repeat: int) -> float:
     return min(runs) * 1000
 
 
+def _kind_stream(kind: str, n: int) -> list[bytes]:
+    parts = [b'id: 0\ndata: {"type": "start", "data": {"total": %d}}\n\n' % n]
+    if kind == "progress":
+        line = b'id: %d\ndata: {"type": "progress", "data": {"current": %d, "total": %d}}\n\n'
+        parts += [line % (i, i, n) for i in range(1, n + 1)]
+    else:
+        line = b'id: %d\ndata: {"type": "content", "data": "tok"}\n\n'
+        parts += [line % i for i in range(1, n + 1)]
+    parts.append(b'id: %d\ndata: {"type": "done", "data": {"total": %d}}\n\n' % (n + 1, n))
+    body = b"".join(parts)
+    return [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+
+
+def progress_vs_content(repeat: int, n: int = 200_000) -> Row:
+    """The core on progress-only and on content-only events, best of ``repeat`` each."""
+    from bench.__main__ import best, ours_check
+
+    rates = {}
+    for kind in ("progress", "content"):
+        chunks = _kind_stream(kind, n)
+        rates[kind], _ = best(lambda c=chunks: ours_check(c), repeat)
+    return (
+        f"  core, {n // 1000} k progress-only vs content-only events",
+        f"{rates['progress'] / 1e3:.0f} k/s",
+        f"content {rates['content'] / 1e3:.0f} k/s",
+        f"{rates['progress'] / rates['content']:.2f}x (goal: as fast)",
+    )
+
+
+def load_row() -> Row:
+    one, five, _ = os.getloadavg()
+    return ("  machine load while measuring", f"{one:.1f} (1 min)", f"{five:.1f} (5 min)",
+            f"on {os.cpu_count()} cores")  # fmt: skip
+
+
 def section_check_file(repeat: int) -> list[Row]:
     n = int(os.environ.get("BENCH_CHECK_EVENTS", "5000000"))
     root = str(Path(__file__).resolve().parent.parent)
@@ -149,6 +188,8 @@ def section_check_file(repeat: int) -> list[Row]:
                 f"CLI at {100 * cli / core:.0f} % of the core (goal ≥ 80 %)",
             ),
         ]
+    rows.append(progress_vs_content(repeat))
+    rows.append(load_row())
     ours = import_time("from harness import SSEDecoder", repeat)
     h11 = import_time("import h11", repeat)
     rows.append(
