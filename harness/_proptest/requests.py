@@ -540,14 +540,24 @@ def _value_strategy(p: _Param) -> st.SearchStrategy[Any]:
         seeds = [v for v in seeds if _sendable(v, p.text)]
     if seeds:
         drawn = st.one_of(st.sampled_from(seeds), drawn)
-    drawn = drawn.filter(p.validator.is_valid).filter(lambda v: _arrives(p, v))
-    if not p.json and _types(p.schema) != {"null"}:
-        # null is "undefined" in the style table, sent as an empty value that servers read
-        # as an empty string (FastAPI: 422 for an Optional[int]); leaving it out says it.
-        drawn = drawn.filter(lambda v: not _holds_null(v))
-    if p.where == "path":
-        drawn = drawn.filter(lambda v: _segment_ok(p, v))
+    drawn = drawn.filter(p.validator.is_valid).filter(partial(_drawable, p))
     return _checked(drawn, p.label)
+
+
+def _drawable(p: _Param, value: Any) -> bool:
+    """A valid value of ``p`` that reaches the server as drawn."""
+    if not _sendable_value(p, value) or not _arrives(p, value):
+        return False
+    # null is "undefined" in the style table, sent as an empty value that servers read as an
+    # empty string (FastAPI: a 422 for an Optional[int]); leaving the parameter out says it.
+    return p.json or _types(p.schema) == {"null"} or not _holds_null(value)
+
+
+def _sendable_value(p: _Param, value: Any) -> bool:
+    """Text the location can carry; for a path, a segment that routes as written."""
+    if p.text is not None and not _sendable(value, p.text):
+        return False
+    return p.where != "path" or _segment_ok(p, value)
 
 
 def _checked(strategy: st.SearchStrategy[Any], where: str) -> st.SearchStrategy[Any]:
@@ -852,7 +862,7 @@ def _base(params: list[_Param], schema: Any) -> dict[str, Any] | None:
     base: dict[str, Any] = {}
     for p in params:
         if p.required:
-            value = _simplest(p.schema, partial(_usable_value, p), p.seeds)
+            value = _simplest(p.schema, partial(_drawable, p), p.seeds)
             if value is _DROP:
                 return None
             base.setdefault(p.where, {})[p.name] = value
@@ -862,12 +872,6 @@ def _base(params: list[_Param], schema: Any) -> dict[str, Any] | None:
             return None
         base["body"] = body
     return base
-
-
-def _usable_value(p: _Param, value: Any) -> bool:
-    if p.text is not None and not _sendable(value, p.text):
-        return False
-    return p.where != "path" or _segment_ok(p, value)
 
 
 def _simplest(schema: Any, usable: Callable[[Any], bool], seeds: Sequence[Any]) -> Any:
@@ -1157,11 +1161,7 @@ def _param_breaks(base: dict[str, Any], p: _Param, kinds: list[list[InvalidReque
     def put(v: Any) -> dict[str, Any]:
         return _replace(base, p.where, p.name, v)
 
-    def usable(v: Any) -> bool:
-        if p.text is not None and not _sendable(v, p.text):
-            return False
-        return p.where != "path" or _segment_ok(p, v)
-
+    usable = partial(_sendable_value, p)
     wrong = _wrong_type(p.schema, on_wire=not p.json)
     if wrong is not None and _breaks_only(p.schema, wrong[0], None) and usable(wrong[0]):
         kinds[1].append(
