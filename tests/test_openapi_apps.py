@@ -17,7 +17,7 @@ import jsonschema
 import openapi_fixtures
 import pytest
 import yaml
-from openapi_apps import APPS, fake_item_schema, fake_llm_debug, fake_ndjson
+from openapi_apps import APPS, TALLY, fake_item_schema, fake_llm_debug, fake_ndjson
 from openapi_fixtures import document, fetch_document, write_document
 
 from harness import CheckOptions, check
@@ -205,6 +205,8 @@ def test_preview_stream_when_goals_missing_then_streamed_instead_of_422(
     url = apps["agent_stages"] + "/api/v1/roadmaps/preview-stream"
     for body in ({}, {"goals": []}):
         assert agent_events(url, body)[-1]["type"] == "done"  # accepted: the planted bug
+    r = httpx.post(url, timeout=5)  # no body at all: accepted too, not a 500
+    assert r.status_code == 200 and json.loads(sse_events(r.content)[-1].data)["type"] == "done"
     assert rules(url, "agent-stages", {"goals": ["a", "b"]}) == []
     for body in ({"goals": "a"}, {"goals": ["a"] * 4}, {"goals": [3]}, {"goals": ["x" * 51]}):
         assert post(url, body).status_code == 422
@@ -373,3 +375,14 @@ def test_apps_each_have_a_correct_streaming_operation() -> None:
     for module in APPS.values():
         labels = {op.label for op in streaming_operations(module.app.openapi(), every=True)}
         assert labels - set(module.PLANTED), module.__name__
+
+
+def test_tally_when_a_bug_fires_then_the_requests_handled_until_then_are_kept(
+    apps: dict[str, str],
+) -> None:
+    TALLY.reset()
+    base = apps["token_stream"] + "/stream/quota?n="
+    for n in (1, 2, 21, 0, 22):  # n=0 is refused with a 422 before the handler: not counted
+        httpx.get(base + str(n), timeout=5)
+    assert TALLY.hits["GET /stream/quota"] == 4
+    assert TALLY.first_bug == {"GET /stream/quota": 3}

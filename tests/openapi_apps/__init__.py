@@ -18,8 +18,9 @@ from openapi_apps import (
     fake_ndjson,
     fake_token_stream,
 )
+from openapi_apps.tally import TALLY, Tally
 
-__all__ = ["APPS"]
+__all__ = ["APPS", "TALLY", "Tally"]
 
 APPS: dict[str, ModuleType] = {
     "llm_debug": fake_llm_debug,

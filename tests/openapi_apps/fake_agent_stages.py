@@ -22,9 +22,12 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel, Field
 
+from openapi_apps.tally import TALLY
+
 __all__ = ["GOALS_PER_PAGE", "PLANTED", "app"]
 
 GOALS_PER_PAGE = 3
+GENERATE = "POST /api/v1/roadmaps/generate-stream"
 PLANTED = {
     "POST /api/v1/roadmaps/generate-stream": (
         f"no terminal done event when there are more than {GOALS_PER_PAGE} goals"
@@ -64,6 +67,8 @@ async def _roadmap(goals: list[str], level: str) -> AsyncIterator[Event]:
         if page + GOALS_PER_PAGE >= len(goals) and page == 0:
             # The planted bug: the summary is written when the last page is the first one.
             yield {"type": "done", "summary": {"stages": len(goals) + 1}}
+            return
+    TALLY.bug(GENERATE)
 
 
 @app.post(
@@ -72,6 +77,7 @@ async def _roadmap(goals: list[str], level: str) -> AsyncIterator[Event]:
     response_class=EventSourceResponse,
 )
 async def generate_roadmap_stream(req: RoadmapRequest) -> AsyncIterator[Event]:
+    TALLY.hit(GENERATE)
     async for event in _roadmap(req.goals, req.level):
         yield event
 
@@ -121,7 +127,10 @@ PREVIEW: dict[str, Any] = {
 
 
 async def _preview_goals(request: Request) -> list[str]:
-    body = await request.json()
+    try:
+        body = await request.json()
+    except ValueError:  # no body at all: treated like an empty object (and so accepted)
+        body = {}
     # The planted negative-testing bug: a missing (or empty) goals list falls back to a default
     # instead of being refused.  Everything else is checked as the document says.
     goals = (body.get("goals") if isinstance(body, dict) else None) or ["general"]

@@ -20,6 +20,8 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from openapi_apps.tally import TALLY
+
 __all__ = ["ITEM_SCHEMA", "MAX_WORD", "PLANTED", "app"]
 
 MAX_WORD = 10
@@ -62,6 +64,7 @@ async def _events(text: str, upper: bool, cut: int | None) -> AsyncIterator[Serv
         shown = word.upper() if upper else word
         if cut is not None and len(word) > cut:
             # The planted bug: long words get an event name the document does not allow.
+            TALLY.bug("GET /v2/words")
             yield ServerSentEvent(event="truncated", data={"token": shown[:cut]}, id=str(i))
         else:
             yield ServerSentEvent(event="token", data={"token": shown}, id=str(i))
@@ -80,6 +83,7 @@ async def tokens(
 
 @app.get("/v2/words", operation_id="words", response_class=EventSourceResponse)
 async def words(text: Annotated[str, Query(max_length=100)]) -> AsyncIterator[ServerSentEvent]:
+    TALLY.hit("GET /v2/words")
     async for event in _events(text, False, MAX_WORD):
         yield event
 

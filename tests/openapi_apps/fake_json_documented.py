@@ -22,6 +22,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from openapi_apps.tally import TALLY
+
 __all__ = ["CONTEXT", "PLANTED", "app"]
 
 CONTEXT = 8
@@ -45,12 +47,14 @@ async def _complete(prompt: str, max_tokens: int) -> AsyncIterator[str]:
     for i in range(max_tokens):
         if i == CONTEXT:
             # The planted bug: the error is reported in-band, but the loop does not stop.
+            TALLY.bug("POST /v1/complete")
             yield "event: error\ndata: context window exceeded\n\n"
         yield f"data: {words[i % len(words)]}\n\n"
 
 
 @app.post("/v1/complete", operation_id="complete")
 async def complete(req: CompleteRequest) -> StreamingResponse:
+    TALLY.hit("POST /v1/complete")
     return _stream(_complete(req.prompt, req.max_tokens))
 
 

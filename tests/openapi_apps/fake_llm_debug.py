@@ -22,6 +22,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from openapi_apps.tally import TALLY
+
 __all__ = ["CRASHING_MODEL", "MODELS", "PLANTED", "app"]
 
 MODELS = ("gpt-4o-mini", "claude-3-haiku", "llama-3-8b", "qwen-7b")
@@ -76,6 +78,7 @@ async def _answer(model: str, prompt: str) -> AsyncIterator[str]:
         if i == 0 and model == CRASHING_MODEL:
             # The planted bug: this model's tokenizer is "not loaded" -- an exception after the
             # headers and the first chunk went out, so uvicorn cuts the connection.
+            TALLY.bug("POST /api/debug/chat")
             raise RuntimeError(f"tokenizer for {model} not loaded")
     yield _final(model, words[:20])
     yield "data: [DONE]\n\n"
@@ -93,6 +96,7 @@ def _stream(body: AsyncIterator[str]) -> StreamingResponse:
     openapi_extra=LLM_DEBUG,
 )
 async def debug_chat(req: ChatRequest) -> StreamingResponse:
+    TALLY.hit("POST /api/debug/chat")
     return _stream(_answer(req.model_id, req.prompt))
 
 

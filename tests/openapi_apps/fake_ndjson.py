@@ -19,6 +19,8 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from openapi_apps.tally import TALLY
+
 __all__ = ["HANG_SECONDS", "PLANTED", "app"]
 
 HANG_SECONDS = 3600.0
@@ -72,6 +74,7 @@ async def _generate(model: str, prompt: str, num_predict: int) -> AsyncIterator[
     yield _line({"model": model, "created_at": CREATED, "response": words[0], "done": False})
     if num_predict < 0:
         # The planted bug: "generate until the context is full" never ends on this backend.
+        TALLY.bug("POST /api/generate")
         await asyncio.sleep(HANG_SECONDS)
     count = min(max(num_predict, 1), 20)
     for i in range(1, count):
@@ -88,6 +91,7 @@ async def _generate(model: str, prompt: str, num_predict: int) -> AsyncIterator[
     openapi_extra=OLLAMA,
 )
 async def generate(req: GenerateRequest) -> StreamingResponse:
+    TALLY.hit("POST /api/generate")
     body = _generate(req.model, req.prompt, req.num_predict)
     return StreamingResponse(body, media_type="application/x-ndjson", headers=NO_CACHE)
 

@@ -17,6 +17,8 @@ from typing import Annotated, Any
 from fastapi import Cookie, FastAPI, Header, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from openapi_apps.tally import TALLY
+
 __all__ = ["PLANTED", "QUOTA", "app"]
 
 QUOTA = 20
@@ -43,6 +45,8 @@ def _stream(body: AsyncIterator[str]) -> StreamingResponse:
 async def _tokens(prompt: str, n: int) -> AsyncIterator[str]:
     yield ": tokens follow\n\n"
     words = prompt.split()
+    if not words:
+        TALLY.bug("GET /stream")
     for i in range(n):
         # The planted bug: no words (an empty prompt) -> ZeroDivisionError, mid-stream.
         yield f"data: {words[i % len(words)]}\n\n"
@@ -59,6 +63,7 @@ async def stream_tokens(
     prompt: Annotated[str, Query(max_length=200)],
     n: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> StreamingResponse:
+    TALLY.hit("GET /stream")
     return _stream(_tokens(prompt, n))
 
 
@@ -90,7 +95,9 @@ async def count_tokens(
     openapi_extra=TEXT,
 )
 async def quota_tokens(n: Annotated[int, Query(ge=1, le=50)]) -> Response:
+    TALLY.hit("GET /stream/quota")
     if n > QUOTA:
+        TALLY.bug("GET /stream/quota")
         # The planted bug: a status the document does not list (only 200 and 422 are).
         return JSONResponse({"detail": "token quota exceeded"}, status_code=429)
     return _stream(_count(n))
