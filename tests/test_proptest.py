@@ -356,7 +356,8 @@ def test_hang_when_some_input_hangs_then_one_timeout_not_one_per_example(
     report = function(result, "sometimes_hangs")
     assert [f.rule for f in report.failures] == ["gen.timeout"]
     assert report.failures[0].inputs == {"flag": True}
-    assert report.failures[0].shrunk is False
+    # Shrinking it may cost a few more hangs (SLOW_SHRINK_BUDGET), never one per example.
+    assert report.failures[0].shrunk is True
 
 
 def test_flaky_when_function_is_nondeterministic_then_reported_not_crashed(

@@ -122,9 +122,9 @@ def _command_modules() -> list[Any]:
     """The modules that each add one subcommand with ``register(sub)``, which calls
     ``sub.add_parser(...)`` and ``set_defaults(run=fn)`` with ``fn(ns) -> int``.  Registered
     explicitly, here: one list, no discovery by module name."""
-    from harness._cli import contracts, demo, load, manifest, serve, worker
+    from harness._cli import contracts, demo, load, manifest, openapi, serve, worker
 
-    return [contracts, demo, load, manifest, serve, worker]
+    return [contracts, demo, load, manifest, openapi, serve, worker]
 
 
 def _options(ns: argparse.Namespace) -> CheckOptions:

@@ -47,7 +47,7 @@ from harness._report.transcript import print_violation
 if TYPE_CHECKING:  # the engine imports Hypothesis: only when the command runs
     from harness._proptest import Failure, FunctionReport, ManifestResult
 
-__all__ = ["register", "render_manifest_text"]
+__all__ = ["ProgressDisplay", "print_function", "register", "render_manifest_text"]
 
 #: Events of a failing example shown in text output (the rest is one line).
 _SHOWN_EVENTS = 8
@@ -135,7 +135,7 @@ def _cmd_manifest(ns: argparse.Namespace) -> int:
     )
     directory = report_dir(ns, "manifest")
     color = {"auto": None, "always": True, "never": False}[ns.color]
-    with _ProgressDisplay(sys.stderr) as progress:
+    with ProgressDisplay(sys.stderr) as progress:
         result = run_manifest(
             ns.manifest,
             options,
@@ -188,7 +188,7 @@ def _validate_only(ns: argparse.Namespace) -> int:
 # -- progress ---------------------------------------------------------------------------------
 
 
-class _ProgressDisplay:
+class ProgressDisplay:
     """A bar per function on a terminal (stderr); nothing at all otherwise."""
 
     def __init__(self, out: TextIO) -> None:
@@ -206,7 +206,7 @@ class _ProgressDisplay:
                 transient=False,
             )
 
-    def __enter__(self) -> _ProgressDisplay:
+    def __enter__(self) -> ProgressDisplay:
         if self.progress is not None:
             self.progress.start()
         return self
@@ -266,11 +266,11 @@ def render_manifest_text(result: ManifestResult, out: TextIO, *, color: bool | N
         matched = ", and it matches the module's functions" if result.matched else ""
         console.print(f"  [bold]manifest[/]  [green]✓[/] valid{matched}")
     for report in result.functions:
-        _print_function(console, report)
+        print_function(console, report)
     console.print(_verdict(result))
 
 
-def _print_function(console: Console, report: FunctionReport) -> None:
+def print_function(console: Console, report: FunctionReport) -> None:
     name = escape(report.name)
     seconds = f"{report.duration_ms / 1000:.1f} s"
     if report.skipped:
@@ -301,8 +301,10 @@ def _print_function(console: Console, report: FunctionReport) -> None:
 def _print_failure(console: Console, failure: Failure) -> None:
     from harness._proptest import json_text
 
-    inputs = json_text(failure.inputs)
-    label = "minimal inputs" if failure.shrunk else "inputs (a hang is not shrunk)"
+    shown = failure.inputs if failure.request is None else failure.request
+    inputs = json_text(shown)
+    what = "inputs" if failure.request is None else "request"
+    label = f"minimal {what}" if failure.shrunk else f"{what} (a hang is not shrunk)"
     console.print(f"      [bold]{escape(failure.rule)}[/] with {label} {escape(inputs)}")
     _print_stream(console, failure.result)
     console.print(f"        [dim]reproduce[/]  {escape(failure.reproducer)}")

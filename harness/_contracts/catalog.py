@@ -20,6 +20,7 @@ RULE_MODULES: Final = (
     "harness._contracts.rules",
     "harness._contracts.manifest",
     "harness._contracts.generator_rules",
+    "harness._contracts.openapi_rules",
 )
 
 

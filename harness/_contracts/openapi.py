@@ -1,7 +1,9 @@
 """OpenAPI documents, read without the network: the streaming operations they describe.
 
     load_document(path)            -> dict   (JSON or YAML; a broken file is one UsageError line)
+    parse_document(text, shown)    -> dict   (the same, for a document fetched from a URL)
     streaming_operations(doc, base) -> [Operation]   every ``$ref`` resolved
+    server_url(doc)                -> str | None     the first server, its variables filled
 
 This is the pure first step of ``stream-harness openapi`` (issue 10): what to call and with
 which schemas.  ``$ref`` may point inside the document (``#/components/...``) or at a file
@@ -24,6 +26,8 @@ __all__ = [
     "STREAMING_MEDIA_TYPES",
     "Operation",
     "load_document",
+    "parse_document",
+    "server_url",
     "streaming_operations",
 ]
 
@@ -68,13 +72,33 @@ def load_document(path: Path) -> dict[str, Any]:
         raise UsageError(f"no such OpenAPI document: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"cannot read the OpenAPI document {path}: {e}") from None
-    doc = _parse(text, str(path))
+    return parse_document(text, str(path))
+
+
+def parse_document(text: str, shown: str) -> dict[str, Any]:
+    """An OpenAPI document from its text (``shown`` names it in errors)."""
+    doc = _parse(text, shown)
     if not isinstance(doc, dict):
-        raise UsageError(f"{path}: an OpenAPI document is an object, at /")
+        raise UsageError(f"{shown}: an OpenAPI document is an object, at /")
     version = doc.get("openapi")
     if not isinstance(version, str) or not version.startswith("3."):
-        raise UsageError(f"{path}: /openapi must be a 3.x version string, got {version!r}")
+        raise UsageError(f"{shown}: /openapi must be a 3.x version string, got {version!r}")
     return doc
+
+
+def server_url(doc: Mapping[str, Any]) -> str | None:
+    """The first ``servers`` entry's URL with its variables' defaults filled in (may be
+    relative, e.g. ``/api``), or None when the document names no server."""
+    servers = doc.get("servers")
+    if not isinstance(servers, list) or not servers or not isinstance(servers[0], Mapping):
+        return None
+    url = servers[0].get("url")
+    if not isinstance(url, str) or not url:
+        return None
+    for name, var in (servers[0].get("variables") or {}).items():
+        if isinstance(var, Mapping) and "default" in var:
+            url = url.replace("{" + str(name) + "}", str(var["default"]))
+    return url
 
 
 def _parse(text: str, shown: str) -> Any:

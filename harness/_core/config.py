@@ -73,7 +73,7 @@ ENV_RESERVED: Final = frozenset(
     }
 )
 #: Who reads the configuration ("pytest": the plugin's fixtures).
-COMMANDS: Final = ("check", "manifest", "load", "pytest")
+COMMANDS: Final = ("check", "manifest", "openapi", "load", "pytest")
 
 
 class ConfigError(UsageError):
@@ -187,18 +187,20 @@ class Setting:
         return self.key.replace("-", "_")
 
 
+# ``openapi`` takes every stream setting but ``contract``: its --contract is per operation.
+_TIMEOUTS = frozenset({"check", "manifest", "openapi", "load", "pytest"})
 _STREAMS = frozenset({"check", "manifest", "load", "pytest"})
-_CHECKS = frozenset({"check", "manifest"})
-_PROPERTIES = frozenset({"manifest", "pytest"})
+_CHECKS = frozenset({"check", "manifest", "openapi"})
+_PROPERTIES = frozenset({"manifest", "openapi", "pytest"})
 _LOAD = frozenset({"load"})
 
 SETTINGS: Final[Mapping[str, Setting]] = {
     s.key: s
     for s in (
         Setting("contract", DEFAULT_CONTRACT, text, _STREAMS),
-        Setting("first-byte-timeout", DEFAULT_FIRST_BYTE_TIMEOUT, positive_float, _STREAMS),
-        Setting("idle-timeout", DEFAULT_IDLE_TIMEOUT, positive_float, _STREAMS),
-        Setting("total-timeout", DEFAULT_TOTAL_TIMEOUT, positive_float, _STREAMS),
+        Setting("first-byte-timeout", DEFAULT_FIRST_BYTE_TIMEOUT, positive_float, _TIMEOUTS),
+        Setting("idle-timeout", DEFAULT_IDLE_TIMEOUT, positive_float, _TIMEOUTS),
+        Setting("total-timeout", DEFAULT_TOTAL_TIMEOUT, positive_float, _TIMEOUTS),
         Setting("max-events", DEFAULT_MAX_EVENTS, positive_int, _CHECKS),
         Setting("max-event-bytes", DEFAULT_MAX_EVENT_BYTES, positive_int, _CHECKS),
         Setting("strict", False, boolean, _STREAMS),

@@ -24,6 +24,8 @@ __all__ = [
     "FunctionStarted",
     "InvalidInputCase",
     "ManifestResult",
+    "OpenAPIResult",
+    "OperationReport",
 ]
 
 
@@ -64,6 +66,9 @@ class Failure:
     reproducer: str
     curl: str | None = None
     shrunk: bool = True
+    #: ``openapi``: the minimal request itself (``{"method", "path", "query", "headers",
+    #: "body"}``); ``inputs`` are then the generated parts it was built from.
+    request: dict[str, Any] | None = None
 
     @property
     def errors(self) -> list[Violation]:
@@ -79,6 +84,8 @@ class Failure:
         }
         if self.curl is not None:
             out["curl"] = self.curl
+        if self.request is not None:
+            out["minimal_request"] = self.request
         return out
 
 
@@ -195,4 +202,98 @@ class ManifestResult:
             "ok": self.ok,
             "violations": [v.to_json() for v in self.violations],
             "functions": [f.to_json() for f in self.functions],
+        }
+
+
+@dataclass(slots=True)
+class OperationReport:
+    """One operation of an OpenAPI document, property-tested: the function report of its
+    examples (failures shrunk to minimal requests, invalid requests, warnings) and which
+    operation and contract it was."""
+
+    operation: str  # "POST /api/debug/chat"
+    operation_id: str | None
+    contract: str  # a contract's name or file, or "itemSchema" / "generic <framing>"
+    report: FunctionReport
+    #: Generated requests answered with a documented 4xx (no stream to check).
+    rejected: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+    @property
+    def examples(self) -> int:
+        return self.report.examples
+
+    @property
+    def violations(self) -> list[Violation]:
+        return self.report.violations
+
+    @property
+    def minimal_request(self) -> dict[str, Any] | None:
+        failures = self.report.failures
+        return failures[0].request if failures else None
+
+    def to_json(self) -> dict[str, Any]:
+        first = self.report.failures[0] if self.report.failures else None
+        out: dict[str, Any] = {
+            "operation": self.operation,
+            "operation_id": self.operation_id,
+            "ok": self.ok,
+            "examples": self.examples,
+            "violations": [v.to_json() for v in self.violations],
+            "minimal_request": self.minimal_request,
+            "reproducer": first.reproducer if first else None,
+        }
+        if first is not None and first.curl is not None:
+            out["curl"] = first.curl
+        out["contract"] = self.contract
+        out["rejected"] = self.rejected
+        out["failures"] = [f.to_json() for f in self.report.failures]
+        out["invalid_inputs"] = [c.to_json() for c in self.report.invalid_inputs]
+        out["duration_ms"] = round(self.report.duration_ms, 3)
+        if self.report.thresholds:
+            out["thresholds"] = [t.to_json() for t in self.report.thresholds]
+        return out
+
+
+@dataclass(slots=True)
+class OpenAPIResult:
+    """``stream-harness openapi``: every selected operation's report, and the ones skipped."""
+
+    spec: str
+    base_url: str
+    violations: list[Violation]
+    operations: list[OperationReport]
+    #: ``(operation, reason)`` of each selected operation that could not be tested.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: Operations of the document without a streaming response (not selected).
+    not_streaming: int = 0
+    seed: int | None = None
+    max_examples: int = DEFAULT_EXAMPLES
+    duration_ms: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not any(v.is_error for v in self.violations) and all(o.ok for o in self.operations)
+
+    def make_strict(self) -> None:
+        """``--strict``: every warning fails."""
+        self.violations[:] = [strict(v) for v in self.violations]
+        for o in self.operations:
+            f = o.report
+            f.warnings[:] = [strict(v) for v in f.warnings]
+            for case in f.invalid_inputs:
+                case.violations[:] = [strict(v) for v in case.violations]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--format json`` verdict, ``{"ok", "violations", "operations", "skipped"}``:
+        public interface.  Keys may be added inside an operation, never renamed."""
+        return {
+            "ok": self.ok,
+            "violations": [v.to_json() for v in self.violations],
+            "operations": [o.to_json() for o in self.operations],
+            "skipped": [{"operation": op, "reason": why} for op, why in self.skipped],
         }

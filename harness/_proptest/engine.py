@@ -23,8 +23,10 @@ and tried first next time.
 
 Every input is run at most once: results are memoised by the input's JSON, so Hypothesis'
 final replay of a failure costs nothing and a nondeterministic function cannot make it
-"flaky".  A failure that cost a timeout (a hang) is not shrunk: each attempt would cost the
-timeout again, so it is reported with the input that first showed it.
+"flaky".  A failure that cost a timeout (a hang) costs the timeout again on every attempt to
+shrink it, so its shrinking may spend at most ``SLOW_SHRINK_BUDGET`` more hangs; whatever
+Hypothesis reached by then is reported (the simplifications it tries first are the large
+ones).  Exploring stops at the third hang (``EXPLORE_SLOW_BUDGET``).
 
 Over HTTP, each function also gets invalid inputs (a required parameter missing, a parameter
 of the wrong type); the endpoint must reject them with a 4xx JSON error, or stream one
@@ -76,7 +78,7 @@ from harness._core.results import (
     ManifestResult,
 )
 from harness._core.rules import Violation
-from harness._core.session import CheckResult
+from harness._core.session import CheckResult, ContractChecker
 from harness._core.text import shorten
 from harness._core.thresholds import Threshold, evaluate, metrics_from_checks
 from harness._proptest.executors import Executor, ModuleExecutor, UrlExecutor
@@ -89,6 +91,7 @@ __all__ = [
     "DEFAULT_DATABASE",
     "property_test",
     "run_manifest",
+    "run_property_test",
 ]
 
 DEFAULT_DATABASE: Final = Path(".hypothesis")
@@ -98,6 +101,11 @@ _EXPENSIVE: Final = frozenset(
     {"gen.timeout", "timeout.first-byte", "timeout.idle", "timeout.total"}
 )
 _INPUT_PREVIEW: Final = 200
+#: The hangs (timeouts) the shrinking of a hang may cost: each costs a whole timeout.
+SLOW_SHRINK_BUDGET: Final = 8
+#: The hangs exploring may meet before it stops generating (a hang behind a hang is rare; a
+#: bug behind a hang is not, so the first one does not end the search).
+EXPLORE_SLOW_BUDGET: Final = 2
 
 # -- the property test of one function --------------------------------------------------------
 #
@@ -148,19 +156,22 @@ class _FunctionRun:
         self,
         name: str,
         executor: Executor,
-        contract: str,
+        checkers: Callable[[], ContractChecker],
         emit: Callable[[Event], None],
     ) -> None:
         self.name = name
         self.executor = executor
-        self.contract = contract
+        self.checkers = checkers
         self.emit = emit
         self.memo: dict[str, _Outcome] = {}
         self.runs = 0
         #: The first failing outcome of each rule, in the order found.
         self.first_failure: dict[str, _Outcome] = {}
         self.warnings: dict[str, tuple[Violation, dict[str, Any], int]] = {}
-        self.stopped = False  # a hang was met: run no new inputs in this step
+        self.stopped = False  # the step's budget of hangs is spent: run no new inputs
+        self.slow_runs = 0  # hangs met in this step
+        self.slow_budget = 0  # hangs this step may spend before it stops
+        self.exploring = False
         self.error: HarnessError | None = None
 
     def outcome(self, inputs: dict[str, Any]) -> _Outcome:
@@ -170,6 +181,8 @@ class _FunctionRun:
         if outcome is None:
             if self.error is not None:
                 raise _Abort(str(self.error))
+            if self.stopped and self.exploring:
+                raise _Abort("the hangs this step may cost are spent")  # ends the step at once
             if self.stopped:
                 reject()  # do not spend another timeout
             outcome = self.memo[key] = self._run(inputs)
@@ -177,7 +190,7 @@ class _FunctionRun:
 
     def _run(self, inputs: dict[str, Any]) -> _Outcome:
         try:
-            result = self.executor.run(self.name, inputs, get_checker(self.contract))
+            result = self.executor.run(self.name, inputs, self.checkers())
         except HarnessError as e:
             self.error = e
             raise _Abort(str(e)) from None
@@ -190,7 +203,9 @@ class _FunctionRun:
         outcome = _Outcome(inputs, result, rule_id, _current_choices())
         if rule_id is not None:
             self.first_failure.setdefault(rule_id, outcome)
-            self.stopped = self.stopped or outcome.expensive
+            if outcome.expensive:
+                self.slow_runs += 1
+                self.stopped = self.slow_runs > self.slow_budget
         self.emit(ExampleRun(self.name, self.runs, len(self.first_failure), rule_id))
         return outcome
 
@@ -228,7 +243,7 @@ def _preview(text: str) -> str:
 
 
 def _hypothesis_settings(
-    max_examples: int, database: ExampleDatabase, phases: Sequence[Phase]
+    max_examples: int, database: ExampleDatabase | None, phases: Sequence[Phase]
 ) -> settings:
     return settings(
         max_examples=max_examples,
@@ -277,7 +292,10 @@ class _Hypothesis:
             body(inputs)
 
         wrapped = given(self.strategy)(test)
-        wrapped = _hypothesis_settings(self.max_examples, self.database, phases)(wrapped)
+        # Only replay and shrink read the database; generating must not write to it (a step
+        # ended early by _Abort would be saved there as a failure).
+        database = self.database if Phase.reuse in phases else None
+        wrapped = _hypothesis_settings(self.max_examples, database, phases)(wrapped)
         if self.seed is not None and Phase.generate in phases:
             # Only for generating: Hypothesis ignores the database of a seeded test, and the
             # replay and shrink steps are nothing but the database.
@@ -307,10 +325,41 @@ def property_test(
 ) -> FunctionReport:
     """Run one function's property test: replay, explore, shrink (see above).  ``thresholds``
     are evaluated over every example's stream, pooled (``first_event_ms.p95<500``)."""
-    run = _FunctionRun(spec.name, executor, contract, emit)
-    digest = json.dumps([identity, spec.name, spec.inputs_schema()], sort_keys=True)
-    hyp = _Hypothesis(
+    return run_property_test(
+        spec.name,
         inputs_strategy(spec),
+        executor,
+        checkers=lambda: get_checker(contract),
+        identity=[identity, spec.name, spec.inputs_schema()],
+        max_examples=max_examples,
+        seed=seed,
+        database=database,
+        emit=emit,
+        thresholds=thresholds,
+    )
+
+
+def run_property_test(
+    name: str,
+    strategy: st.SearchStrategy[dict[str, Any]],
+    executor: Executor,
+    *,
+    checkers: Callable[[], ContractChecker],
+    identity: object,
+    max_examples: int,
+    seed: int | None,
+    database: Path | None,
+    emit: Callable[[Event], None],
+    thresholds: Sequence[Threshold] = (),
+) -> FunctionReport:
+    """The property test of anything that takes generated inputs (a dict) and streams: each
+    input drawn from ``strategy`` is run by ``executor`` and judged by a fresh checker from
+    ``checkers``.  ``identity`` (JSON) names it in the Hypothesis database: a changed schema
+    is a new test."""
+    run = _FunctionRun(name, executor, checkers, emit)
+    digest = json.dumps(identity, sort_keys=True, default=str)
+    hyp = _Hypothesis(
+        strategy,
         max_examples,
         seed,
         InMemoryExampleDatabase()
@@ -319,9 +368,10 @@ def property_test(
         hashlib.sha256(digest.encode()).hexdigest()[:32].encode(),
     )
     shrunk: dict[str, _Outcome] = {}
+    unshrunk: set[str] = set()
     for stored in sorted(hyp.database.fetch(hyp.rules_key)):
         rule_id = stored.decode("utf-8", "replace")
-        found = _shrink(run, hyp, rule_id)
+        found = _shrink(run, hyp, rule_id, _budget(rule_id in _EXPENSIVE))
         if found is None:
             hyp.database.delete(hyp.rules_key, stored)  # fixed since: forget it
         else:
@@ -332,21 +382,23 @@ def property_test(
         rule_id = pending.pop(0)
         first = run.first_failure[rule_id]
         found = None
-        if first.choices is not None and not first.expensive:
+        if first.choices is not None:
             # The secondary corpus: Hypothesis takes what is in the primary one as already
             # shrunk (it is where it keeps minimal examples) and would not shrink it again.
             hyp.database.save(hyp.rule_key(rule_id) + b".secondary", first.choices)
-            found = _shrink(run, hyp, rule_id)
+            found = _shrink(run, hyp, rule_id, _budget(first.expensive))
+        if found is None:
+            unshrunk.add(rule_id)
         shrunk[rule_id] = found or first
         hyp.database.save(hyp.rules_key, rule_id.encode())
         pending += [r for r in run.first_failure if r not in shrunk and r not in pending]
     if run.error is not None:
         raise run.error
-    report = FunctionReport(spec.name, examples=run.runs, warnings=run.collected_warnings())
+    report = FunctionReport(name, examples=run.runs, warnings=run.collected_warnings())
     for rule_id, outcome in shrunk.items():
-        command, curl = executor.reproducer(spec.name, outcome.inputs)
+        command, curl = executor.reproducer(name, outcome.inputs)
         report.failures.append(
-            Failure(rule_id, outcome.inputs, outcome.result, command, curl, not outcome.expensive)
+            Failure(rule_id, outcome.inputs, outcome.result, command, curl, rule_id not in unshrunk)
         )
     report.failures.sort(key=lambda f: (len(json_text(f.inputs)), json_text(f.inputs)))
     if thresholds:
@@ -358,19 +410,27 @@ def property_test(
 def _explore(run: _FunctionRun, hyp: _Hypothesis) -> None:
     """``max_examples`` generated inputs, all run and recorded; none fails the Hypothesis test
     (so Hypothesis does not stop generating at the first bug)."""
-    run.stopped = False
+    run.stopped, run.slow_runs, run.slow_budget = False, 0, EXPLORE_SLOW_BUDGET
+    run.exploring = True
 
     def record(inputs: dict[str, Any]) -> None:
         run.outcome(inputs)
 
-    raised = hyp.run(record, (Phase.generate,), hyp.key)
+    try:
+        raised = hyp.run(record, (Phase.generate,), hyp.key)
+    finally:
+        run.exploring = False
     _reraise_unexpected(run, raised)
 
 
-def _shrink(run: _FunctionRun, hyp: _Hypothesis, rule_id: str) -> _Outcome | None:
-    """Replay the stored example(s) of ``rule_id`` and shrink; the minimal outcome, if any
-    stored example still breaks the rule."""
-    run.stopped = False
+def _budget(slow: bool) -> int:
+    return SLOW_SHRINK_BUDGET if slow else 0
+
+
+def _shrink(run: _FunctionRun, hyp: _Hypothesis, rule_id: str, budget: int) -> _Outcome | None:
+    """Replay the stored example(s) of ``rule_id`` and shrink, spending at most ``budget``
+    hangs; the minimal outcome, if any stored example still breaks the rule."""
+    run.stopped, run.slow_runs, run.slow_budget = False, 0, budget
 
     def breaks_rule(inputs: dict[str, Any]) -> None:
         outcome = run.outcome(inputs)

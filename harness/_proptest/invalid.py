@@ -6,7 +6,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from harness._contracts.manifest import (
     FunctionSpec,
@@ -20,13 +20,16 @@ from harness._core.roles import Roles, roles_of
 from harness._core.rules import Violation, violation
 from harness._core.session import CheckResult, ContractChecker
 from harness._core.sse import SSEEvent
-from harness._proptest.executors import UrlExecutor
 from harness._proptest.reproduce import curl_command
 from harness._proptest.strategies import bounds
+
+if TYPE_CHECKING:  # executors import the request layer, which builds on this module
+    from harness._proptest.executors import UrlExecutor
 
 # -- invalid inputs ---------------------------------------------------------------------------
 
 __all__ = [
+    "TypeRecorder",
     "check_invalid_inputs",
     "invalid_input_cases",
     "simplest_value",
@@ -97,7 +100,7 @@ def _article(word: str) -> str:
 # -- invalid inputs over HTTP -----------------------------------------------------------------
 
 
-class _TypeRecorder:
+class TypeRecorder:
     """Delegates to a contract checker and remembers the type of each event."""
 
     def __init__(self, inner: ContractChecker) -> None:
@@ -124,7 +127,7 @@ def check_invalid_inputs(
     out = []
     url = executor.url(spec.name)
     for case, inputs in invalid_input_cases(spec):
-        recorder = _TypeRecorder(get_checker(contract))
+        recorder = TypeRecorder(get_checker(contract))
         result, status, body = executor.probe(spec.name, inputs, recorder)
         found = _judge_invalid(case, result, recorder, status, body)
         shown = redact_url(url)
@@ -137,7 +140,7 @@ def check_invalid_inputs(
 
 
 def _judge_invalid(
-    case: str, result: CheckResult, recorder: _TypeRecorder, status: int | None, body: bytes
+    case: str, result: CheckResult, recorder: TypeRecorder, status: int | None, body: bytes
 ) -> list[Violation]:
     prefix = f"invalid inputs ({case}): "
     if status is not None and 400 <= status < 500:

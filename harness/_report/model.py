@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness._contracts.catalog import load_all
-from harness._core.results import ManifestResult
+from harness._core.results import FunctionReport, ManifestResult, OpenAPIResult
 from harness._core.rules import Violation
 from harness._core.session import CheckResult, TranscriptEntry
 
@@ -33,6 +33,7 @@ __all__ = [
     "check_report",
     "explanation",
     "manifest_report",
+    "openapi_report",
 ]
 
 
@@ -44,6 +45,8 @@ class Case:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (rule id or kind, message)
     output: str = ""  # warnings and notes: shown, not failing
     time_s: float = 0.0
+    #: Not run (an operation that cannot be tested): a JUnit ``<skipped>`` with ``output``.
+    skipped: bool = False
 
 
 @dataclass(slots=True)
@@ -211,14 +214,16 @@ def manifest_report(result: ManifestResult, command_line: str, secrets: tuple[st
     return report
 
 
-def _function_case(fn: Any) -> Case:
+def _function_case(fn: FunctionReport, kind: str = "function") -> Case:
     if fn.skipped:
-        return Case(f"function {fn.name}", [("manifest", f"not property-tested: {fn.skipped}")])
-    failures = [
-        (f.rule, f"minimal inputs {json.dumps(f.inputs, ensure_ascii=False)}: "
-                 + "; ".join(v.message for v in f.errors))
-        for f in fn.failures
-    ]  # fmt: skip
+        return Case(f"{kind} {fn.name}", [("manifest", f"not property-tested: {fn.skipped}")])
+    failures = []
+    for f in fn.failures:
+        what, shown = ("inputs", f.inputs) if f.request is None else ("request", f.request)
+        problems = "; ".join(v.message for v in f.errors)
+        failures.append(
+            (f.rule, f"minimal {what} {json.dumps(shown, ensure_ascii=False)}: {problems}")
+        )
     failures += [
         (v.rule, f"invalid inputs ({c.case}): {v.message}")
         for c in fn.invalid_inputs
@@ -227,11 +232,42 @@ def _function_case(fn: Any) -> Case:
     ]
     notes = "\n".join(f"{v.rule}: {v.message}" for v in fn.warnings)
     return Case(
-        f"function {fn.name}",
+        f"{kind} {fn.name}",
         failures,
         f"{fn.examples} examples\n{notes}".strip(),
         fn.duration_ms / 1000,
     )
+
+
+def openapi_report(result: OpenAPIResult, command_line: str, secrets: tuple[str, ...]) -> Report:
+    """The report of an ``openapi`` run: a JUnit case per operation (a skipped one is a
+    skipped case, with the reason), and each shrunk failure's stream with its reproducers."""
+    report = Report(
+        command="openapi",
+        title=f"{result.spec} against {result.base_url}",
+        verdict=result.to_json(),
+        cases=[Case(f"document {v.rule}", [(v.rule, v.message)]) for v in result.violations],
+        reproducers=[command_line],
+        secrets=secrets,
+        incomplete=result.interrupted,
+    )
+    for op in result.operations:
+        fn = op.report
+        report.cases.append(_function_case(fn, "operation"))
+        for t in fn.thresholds:
+            value = "not measured" if t.value is None else f"{t.value:g}"
+            failures = (
+                [] if t.ok else [("threshold", f"{t.expr}: {value} over {fn.examples} examples")]
+            )
+            report.cases.append(Case(f"{fn.name}: threshold {t.expr}", failures))
+        for failure in fn.failures:
+            stream = StreamArtifact(f"{fn.name}-{failure.rule}", failure.result)
+            stream.reproducers = [failure.reproducer, *([failure.curl] if failure.curl else [])]
+            report.streams.append(stream)
+            report.reproducers.append(failure.curl or failure.reproducer)
+    for label, reason in result.skipped:
+        report.cases.append(Case(f"operation {label}", [], f"skipped: {reason}", skipped=True))
+    return report
 
 
 # -- helpers ----------------------------------------------------------------------------------

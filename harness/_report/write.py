@@ -84,7 +84,7 @@ def _junit(report: Report) -> str:
         tests=str(len(report.cases)),
         failures=str(failures),
         errors="0",
-        skipped="0",
+        skipped=str(sum(c.skipped for c in report.cases)),
         time=f"{sum(c.time_s for c in report.cases):.3f}",
     )
     for case in report.cases:
@@ -98,7 +98,9 @@ def _junit(report: Report) -> str:
         for kind, message in case.failures:
             failure = ET.SubElement(el, "failure", type=kind, message=_one_line(message))
             failure.text = message
-        if case.output:
+        if case.skipped:
+            ET.SubElement(el, "skipped", message=_one_line(case.output))
+        elif case.output:
             ET.SubElement(el, "system-out").text = case.output
     if report.incomplete:
         props = ET.SubElement(suite, "properties")

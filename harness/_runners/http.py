@@ -80,6 +80,7 @@ __all__ = [
     "BURST_MAX_TAIL_MS",
     "BURST_MIN_EVENTS",
     "BURST_MIN_SILENCE_MS",
+    "fetch_text",
     "make_client",
     "run_url",
     "run_url_async",
@@ -123,6 +124,60 @@ async def run_url_async(
         return await run.run(client)
     async with make_client(url, options) as own:
         return await run.run(own)
+
+
+#: The largest document ``fetch_text`` reads (an OpenAPI document of a large API is a few MB).
+FETCH_LIMIT: Final = 32 * 1024 * 1024
+
+
+def fetch_text(url: str, options: CheckOptions, what: str, limit: int = FETCH_LIMIT) -> str:
+    """GET a small text document (an OpenAPI document): its text, decoded as UTF-8.
+
+    The request uses ``options``' headers, TLS trust and proxy, with ``--first-byte-timeout``
+    for the answer and ``--total-timeout`` for all of it; redirects are followed (at most 5).
+    An unreachable host is :class:`TargetUnreachable`; an answer that is not a 200 with a
+    body under ``limit`` bytes is :class:`UsageError` (the URL is not the document).
+    """
+    shown = redact_url(url)
+
+    async def get() -> str:
+        async with make_client(url, options) as client:
+            client.follow_redirects = True
+            client.max_redirects = 5
+            async with asyncio.timeout(options.total_timeout):
+                headers = [(k, v) for k, v in options.headers if k.lower() != "accept"]
+                headers.append(("Accept", "application/json, application/yaml;q=0.9, */*;q=0.5"))
+                async with client.stream("GET", url, headers=headers) as response:
+                    if response.status_code != 200:
+                        raise UsageError(
+                            f"{what} {shown}: HTTP {response.status_code} "
+                            f"{response.reason_phrase}, not the document".rstrip()
+                        )
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > limit:
+                            raise UsageError(f"{what} {shown} is larger than {limit} bytes")
+                    return body.decode("utf-8-sig", "replace")
+
+    try:
+        return asyncio.run(get())
+    except TimeoutError:
+        raise TargetUnreachable(
+            f"cannot reach {shown}: no document within {options.total_timeout:g} s"
+        ) from None
+    except httpx.UnsupportedProtocol as e:
+        raise UsageError(f"cannot request {shown!r}: {_one_line(e)}") from None
+    except httpx.TooManyRedirects:
+        raise UsageError(f"{what} {shown}: more than 5 redirects") from None
+    except (httpx.RemoteProtocolError, httpx.DecodingError) as e:
+        raise UsageError(f"{what} {shown}: a broken answer: {_one_line(e)}") from None
+    except httpx.TransportError as e:
+        raise TargetUnreachable(
+            redact_text(
+                f"cannot reach {shown}: {_root_cause(e)}", secret_values(options.headers, url)
+            )
+        ) from None
 
 
 def make_client(url: str, options: CheckOptions, **extra: Any) -> httpx.AsyncClient:
@@ -341,6 +396,9 @@ class _UrlRun:
     async def _accept(self, response: httpx.Response) -> bool:
         """Check the status and headers; False if there is no stream to read."""
         status = response.status_code
+        if not self.reconnecting:  # what came back, for callers that judge it (``openapi``)
+            self.session.extra["status"] = status
+            self.session.extra["content_type"] = response.headers.get("content-type")
         detail = "" if 200 <= status < 400 else await self._error_detail(response)
         head = judge_head(
             status,
