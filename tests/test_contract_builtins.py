@@ -40,6 +40,7 @@ def test_contract_names_when_listed_then_every_dialect_is_built_in() -> None:
         "anthropic-messages",
         "llm-debug",
         "mcp",
+        "ndjson",
         "ollama",
         "openai-chat",
         "openai-responses",

@@ -26,6 +26,7 @@ from jsonschema.exceptions import best_match
 from harness._contracts.engine import ContractEngine
 from harness._contracts.file import Contract, compile_contract
 from harness._contracts.openapi_rules import ITEM_SCHEMA, item_schema
+from harness._contracts.registry import builtin_contract
 from harness._core.framing import NDJSON, SSE, TEXT
 from harness._core.roles import Roles, roles_of
 from harness._core.rules import Violation, violation
@@ -48,23 +49,31 @@ _ANY_NAME: Final = "event.unknown-type-open"
 
 @cache
 def generic_contract(framing: str) -> Contract:
-    """A contract with the generic stream rules only: any event, any order, a clean end of
-    the stream as completion."""
+    """A contract with the generic stream rules only, for a stream the document describes:
+    any item, in any order, a clean end of the stream as completion.  NDJSON is the built-in
+    ``ndjson`` contract (an ``{"error": ...}`` line is the failure); SSE and raw text take any
+    event name, and an ``error`` event is the failure (as the ``text`` contract has it)."""
+    if framing == NDJSON:
+        return builtin_contract("ndjson")
     document: dict[str, Any] = {
         "version": 1,
         "name": f"openapi-{framing}",
         "summary": f"any {framing} stream (the generic stream rules only)",
         "framing": [framing],
-        "data": "json" if framing == NDJSON else "text",
-        "types": {"item": {"summary": "one item of the stream"}},
-        "roles": {"content": [{"type": "item"}], "terminal": [], "restart": []},
+        "data": "text",
+        "open": True,  # any event name: its "unknown type" warning is dropped (_ANY_NAME)
+        "type": {"from": "event"},
+        "types": {
+            "message": {"summary": "an event"},
+            "error": {"summary": "the failure, as text"},
+        },
+        "roles": {
+            "content": [{"type": "message"}],
+            "failure": [{"type": "error"}],
+            "terminal": ["error"],
+            "restart": [],
+        },
     }
-    if framing == NDJSON:
-        document["type"] = {"cases": [{"type": "item"}]}
-    else:  # text data takes its type from the SSE event field: any name is fine (``open``)
-        document |= {"type": {"from": "event"}, "open": True}
-        document["types"] = {"message": {"summary": "an event"}}
-        document["roles"] = {"content": [{"type": "message"}], "terminal": [], "restart": []}
     return compile_contract(document, label=f"openapi-{framing}", base_uri="urn:openapi")
 
 
