@@ -17,7 +17,7 @@ import pytest
 from http_fixtures import closed_port, serving
 from manifest_gateway import ManifestGatewayApp
 
-from harness._cli.manifest import _ProgressDisplay
+from harness._cli.manifest import ProgressDisplay
 from harness._contracts.manifest import load_manifest
 from harness._proptest import ExampleRun, FunctionFinished, FunctionReport, FunctionStarted
 
@@ -290,7 +290,7 @@ class _FakeTerminal(io.StringIO):
 
 def test_progress_when_not_a_terminal_then_silent() -> None:
     out = io.StringIO()
-    with _ProgressDisplay(out) as progress:
+    with ProgressDisplay(out) as progress:
         progress.on_event(FunctionStarted("f", 10))
         progress.on_event(ExampleRun("f", 3, 0))
         progress.on_event(FunctionFinished(FunctionReport("f", examples=3)))
@@ -299,7 +299,7 @@ def test_progress_when_not_a_terminal_then_silent() -> None:
 
 def test_progress_when_terminal_then_bar_reports_failures_and_outcome() -> None:
     out = _FakeTerminal()
-    with _ProgressDisplay(out) as progress:
+    with ProgressDisplay(out) as progress:
         progress.on_event(FunctionStarted("fails_a_lot", 10))
         progress.on_event(ExampleRun("fails_a_lot", 4, 1))
         progress.on_event(FunctionFinished(FunctionReport("fails_a_lot", examples=4, skipped="x")))

@@ -67,6 +67,7 @@ def generic_contract(framing: str) -> Contract:
             "message": {"summary": "an event"},
             "error": {"summary": "the failure, as text"},
         },
+        "order": {"pattern": "message* error?"},
         "roles": {
             "content": [{"type": "message"}],
             "failure": [{"type": "error"}],

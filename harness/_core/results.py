@@ -277,7 +277,13 @@ class OpenAPIResult:
 
     @property
     def ok(self) -> bool:
-        return not any(v.is_error for v in self.violations) and all(o.ok for o in self.operations)
+        """No error, and something was tested: a run whose every operation was skipped
+        passes nothing."""
+        return (
+            bool(self.operations)
+            and not any(v.is_error for v in self.violations)
+            and all(o.ok for o in self.operations)
+        )
 
     def make_strict(self) -> None:
         """``--strict``: every warning fails."""
