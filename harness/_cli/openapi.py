@@ -218,11 +218,12 @@ def _verdict(result: OpenAPIResult) -> str:
     warnings = len(everything) - errors
     head = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
     counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-    tested = (
-        f"{failed} of {len(ops)} operations failed"
-        if failed
-        else f"{len(ops)} operation{'s' * (len(ops) != 1)} conform"
-    )
+    if not ops:
+        tested = "nothing was tested"
+    elif failed:
+        tested = f"{failed} of {len(ops)} operations failed"
+    else:
+        tested = f"{len(ops)} operation{'s' * (len(ops) != 1)} conform"
     skipped = f" · {len(result.skipped)} skipped" if result.skipped else ""
     examples = sum(o.examples for o in ops)
     seconds = result.duration_ms / 1000
