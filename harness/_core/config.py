@@ -188,7 +188,7 @@ class Setting:
 
 
 # ``openapi`` takes every stream setting but ``contract``: its --contract is per operation.
-_TIMEOUTS = frozenset({"check", "manifest", "openapi", "load", "pytest"})
+_EVERY = frozenset({"check", "manifest", "openapi", "load", "pytest"})
 _STREAMS = frozenset({"check", "manifest", "load", "pytest"})
 _CHECKS = frozenset({"check", "manifest", "openapi"})
 _PROPERTIES = frozenset({"manifest", "openapi", "pytest"})
@@ -198,12 +198,12 @@ SETTINGS: Final[Mapping[str, Setting]] = {
     s.key: s
     for s in (
         Setting("contract", DEFAULT_CONTRACT, text, _STREAMS),
-        Setting("first-byte-timeout", DEFAULT_FIRST_BYTE_TIMEOUT, positive_float, _TIMEOUTS),
-        Setting("idle-timeout", DEFAULT_IDLE_TIMEOUT, positive_float, _TIMEOUTS),
-        Setting("total-timeout", DEFAULT_TOTAL_TIMEOUT, positive_float, _TIMEOUTS),
+        Setting("first-byte-timeout", DEFAULT_FIRST_BYTE_TIMEOUT, positive_float, _EVERY),
+        Setting("idle-timeout", DEFAULT_IDLE_TIMEOUT, positive_float, _EVERY),
+        Setting("total-timeout", DEFAULT_TOTAL_TIMEOUT, positive_float, _EVERY),
         Setting("max-events", DEFAULT_MAX_EVENTS, positive_int, _CHECKS),
         Setting("max-event-bytes", DEFAULT_MAX_EVENT_BYTES, positive_int, _CHECKS),
-        Setting("strict", False, boolean, _STREAMS),
+        Setting("strict", False, boolean, _EVERY),
         Setting("max-retry-wait", DEFAULT_MAX_RETRY_WAIT, positive_float, frozenset({"check"})),
         Setting("examples", DEFAULT_EXAMPLES, positive_int, _PROPERTIES),
         Setting("seed", None, integer, _PROPERTIES),
