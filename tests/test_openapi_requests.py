@@ -971,3 +971,92 @@ def test_free_form_object_header_when_drawn_then_keys_and_values_sendable() -> N
         assert all(re.fullmatch(r"[ -~]*", v) for _, v in request.headers)
 
     run()
+
+
+# -- any schema -------------------------------------------------------------------------------
+
+LEAVES = st.one_of(
+    st.builds(
+        lambda lo, n: {"type": "integer", "minimum": lo, "maximum": lo + n},
+        st.integers(-5, 5),
+        st.integers(0, 10),
+    ),
+    st.builds(
+        lambda lo, n: {"type": "string", "minLength": lo, "maxLength": lo + n},
+        st.integers(0, 3),
+        st.integers(0, 6),
+    ),
+    st.sampled_from(
+        [
+            {"type": "number", "exclusiveMinimum": 0},
+            {"type": "boolean"},
+            {"type": "null"},
+            {"type": "string", "pattern": "^[a-z]+$"},
+            {"type": "string", "format": "uuid"},
+            {"type": "string", "format": "date-time"},
+            {"enum": ["a", "b", 3]},
+            {"const": "x"},
+            {},
+            {"type": ["string", "null"]},
+            {"type": "integer", "nullable": True},
+            {"type": "string", "example": "ex", "default": "d"},
+        ]
+    ),
+)
+
+
+def compound(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.builds(
+            lambda i, lo: {"type": "array", "items": i, "minItems": lo, "maxItems": lo + 3},
+            inner,
+            st.integers(0, 2),
+        ),
+        st.builds(
+            lambda props, req: {
+                "type": "object",
+                "properties": props,
+                "required": [k for k in props if k in req],
+            },
+            st.dictionaries(st.sampled_from("abcd"), inner, max_size=3),
+            st.sets(st.sampled_from("abc")),
+        ),
+        st.builds(lambda xs: {"anyOf": xs}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda x: {"allOf": [x]}, inner),
+        st.builds(lambda x: {**x, "readOnly": True}, inner),
+    )
+
+
+STYLES = {
+    "query": [None, "form", "spaceDelimited", "pipeDelimited", "deepObject"],
+    "path": [None, "simple", "label", "matrix"],
+    "header": [None],
+    "cookie": [None],
+}
+
+
+@settings(max_examples=60, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.data(),
+    st.recursive(LEAVES, compound, max_leaves=6),
+    st.recursive(LEAVES, compound, max_leaves=6),
+    st.sampled_from(sorted(STYLES)),
+    st.booleans(),
+)
+def test_any_schema_when_drawn_and_broken_then_valid_sendable_and_each_break_in_one_part(
+    data: st.DataObject, p_schema: Any, b_schema: Any, where: str, required: bool
+) -> None:
+    p = {"name": "p", "in": where, "schema": p_schema, "required": required}
+    style = data.draw(st.sampled_from(STYLES[where]))
+    p |= {"style": style, "explode": data.draw(st.booleans())} if style else {}
+    op = op_of("/x/{p}" if where == "path" else "/x", [p], b_schema, required)
+    raw = data.draw(request_strategy(op))
+    assert problems(op, raw) == []
+    cases = invalid_requests(op, limit=100)
+    for r in [build_request(op, raw), *(build_request(op, c.raw) for c in cases)]:
+        httpx.Request(r.method, r.url(BASE), headers=list(r.headers), content=r.body_text())
+    for case in cases:
+        found = {x.split(" ")[-1].split(".")[0] for x in problems(op, case.raw)}
+        assert len(found) == 1, (case, found)
+        about_body = case.description.startswith(("body", "required request body", "required body"))
+        assert about_body == (found == {"body"}), (case, found)
