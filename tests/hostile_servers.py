@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import gzip
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
 Reply = Callable[[bytes], Iterable[bytes | float]]
+#: In a reply: reset the connection (TCP RST, SO_LINGER 0) instead of closing it.
+RESET = -1.0
 
 SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
 GOOD_BODY = (
@@ -48,6 +51,10 @@ def hostile_server(reply: Reply) -> Iterator[str]:
                     head += data
                 for part in reply(head):
                     if stop.is_set():
+                        return
+                    if part == RESET:
+                        linger = struct.pack("ii", 1, 0)
+                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
                         return
                     if isinstance(part, float):
                         stop.wait(part)

@@ -16,6 +16,7 @@ import pytest
 
 from tests.hostile_servers import (
     GOOD_BODY,
+    RESET,
     SSE_HEAD,
     Reply,
     chunked,
@@ -72,6 +73,19 @@ CASES: dict[str, tuple[Reply, str, str]] = {
         fixed(SSE_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(GOOD_BODY)[:40]),
         "http.incomplete-body",
         "chunked body had no last chunk",
+    ),
+    # A reset is no end of a body, even of one that ends at the close (a crashed backend).
+    "reset-close-delimited": (
+        fixed(SSE_HEAD + b"Connection: close\r\n\r\n" + GOOD_BODY[:60], 0.2, RESET),
+        "http.incomplete-body",
+        "the connection was reset",
+    ),
+    "reset-chunked": (
+        fixed(
+            SSE_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(GOOD_BODY)[:60], 0.2, RESET
+        ),
+        "http.incomplete-body",
+        "the connection was reset",
     ),
     "cut-content-length": (
         fixed(SSE_HEAD + b"Content-Length: 1000\r\n\r\n" + GOOD_BODY[:40]),

@@ -93,9 +93,11 @@ def http_decompression_bomb(encoding: str, received: int, inflated: int) -> str:
 def http_incomplete_body(why: str) -> str:
     """The response announced its length (``Content-Length``, or chunked encoding with its
     last, empty chunk) and the connection closed before that much arrived: the server or a
-    proxy crashed or cut the connection mid-stream (curl reports it as exit 18).  This is not a
-    clean early end of the stream: whatever followed was lost in transit.  How the stream
-    ends is not judged after it."""
+    proxy crashed or cut the connection mid-stream (curl reports it as exit 18).  Or the
+    connection was reset (a TCP RST) rather than closed, which ends no body cleanly -- not even
+    one without a length, that ends at the close.  This is not a clean early end of the
+    stream: whatever followed was lost in transit.  How the stream ends is not judged after
+    it."""
     return f"the connection closed before the body was complete ({why}): cut in transit"
 
 

@@ -450,6 +450,14 @@ class _UrlRun:
                 s.add(violation("http.incomplete-body", http_incomplete_body(why)))
                 s.extra["disconnected"] = _one_line(e)
                 return _Outcome.BROKEN
+            except httpx.ReadError as e:
+                # A reset (TCP RST), not a close: no body ends that way, not even one that
+                # ends at the close (no Content-Length, not chunked).  The server or a proxy
+                # crashed or cut it; what it held is lost.
+                why = f"the connection was reset: {_root_cause(e)}"
+                s.add(violation("http.incomplete-body", http_incomplete_body(why)))
+                s.extra["disconnected"] = _one_line(e)
+                return _Outcome.BROKEN
             except httpx.TransportError as e:
                 # The server or a proxy cut the connection: the end of the stream, as for a
                 # browser.  sse.truncated or the contract's rules say what was lost.
