@@ -25,7 +25,16 @@ pytestmark = pytest.mark.timeout(60)
 HERE = Path(__file__).parent
 FAKES = HERE / "gen_targets" / "fake_generators.py"
 EXAMPLES = HERE.parent / "examples"
-GEN_RULES = ["gen.raised", "gen.not-iterator", "gen.not-serializable", "gen.timeout", "gen.crashed"]
+HOSTILE = HERE / "gen_targets" / "hostile_generators.py"
+GEN_RULES = [
+    "gen.raised",
+    "gen.not-iterator",
+    "gen.not-serializable",
+    "gen.timeout",
+    "gen.crashed",
+    "gen.item-too-large",
+    "gen.memory",
+]
 
 
 class FakeRecordingChecker:
@@ -327,8 +336,38 @@ def test_worker_when_memory_limit_set_then_child_has_it_and_meets_memory_error()
     with GeneratorWorker(memory_limit=1 << 30) as limited:
         _, checker = run(limited, "memory_limit")
         assert int(checker.events[0].data) == 1 << 30
+        pid = limited.pid
         result, _ = run(limited, "eats_memory", {"nbytes": 2 << 30})
-        assert only(result, "gen.raised").startswith("MemoryError")
+        message = only(result, "gen.memory")
+        assert message.startswith("the generator exceeded the worker's memory cap of 1024 MB")
+        assert "fake_generators.py:" in message and "in eats_memory" in message
+        assert run(limited, "counting")[0].violations == []
+        assert limited.pid not in (None, pid)  # a process whose heap ran out is not reused
+
+
+def test_worker_when_generator_fills_its_memory_then_gen_memory_not_a_traceback(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    with GeneratorWorker(memory_limit=256 << 20) as limited:
+        checker = FakeRecordingChecker()
+        result = limited.run(f"{HOSTILE}:hostile_fills_memory", None, options(), checker)
+        assert "memory cap of 256 MB" in only(result, "gen.memory")
+        assert checker.complete is False
+        assert run(limited, "counting")[0].violations == []
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_worker_when_generator_raises_its_memory_cap_then_the_cap_holds() -> None:
+    with GeneratorWorker(memory_limit=1 << 30) as limited:
+        checker = FakeRecordingChecker()
+        result = limited.run(f"{HOSTILE}:hostile_raises_memory_cap", None, options(), checker)
+        assert result.violations == []
+        # a hard limit: setrlimit to anything above it failed, the cap is what it was
+        assert json.loads(checker.events[0].data) == {
+            "raised": False,
+            "soft": 1 << 30,
+            "hard": 1 << 30,
+        }
 
 
 def test_worker_when_default_then_memory_limited_to_4_gib(worker: GeneratorWorker) -> None:
@@ -507,13 +546,64 @@ def test_prefab_buggy_when_happy_path_then_no_generator_problems(worker: Generat
     assert worker.run(target, {"items": [1, 2]}, options(), checker).violations == []
 
 
-def test_gen_when_item_over_max_event_bytes_then_sse_event_too_large(
+def test_gen_when_item_over_max_event_bytes_then_gen_item_too_large_and_run_stops(
     worker: GeneratorWorker,
 ) -> None:
     from harness._contracts.prefab import PrefabChecker
 
     target = f"{FAKES}:yields_big_content"
-    result = worker.run(target, {"size": 5000}, options(max_event_bytes=1024), PrefabChecker())
-    assert [(v.rule, v.event_index) for v in result.violations] == [("sse.event-too-large", 1)]
+    checker = PrefabChecker()
+    result = worker.run(target, {"size": 5000}, options(max_event_bytes=1024), checker)
+    assert [v.rule for v in result.violations] == ["gen.item-too-large"]
+    assert result.violations[0].message == (
+        "item #1 (dict) is at least 5029 bytes of JSON, more than --max-event-bytes = 1024; "
+        "the run stopped there"
+    )
+    assert result.events == 1  # the start event; not the done after the large one
     small = worker.run(target, {"size": 10}, options(max_event_bytes=1024), PrefabChecker())
     assert small.violations == []
+
+
+def test_gen_when_item_just_over_max_event_bytes_then_exact_size_named(
+    worker: GeneratorWorker,
+) -> None:
+    # 1000 characters: within the limit as a floor, two bytes each in UTF-8, so serialised
+    result, _ = run(worker, "yields_big_content", {"size": 1000, "char": "é"}, max_event_bytes=1500)
+    assert "item #1 (dict) is 2031 bytes of JSON, more than" in only(result, "gen.item-too-large")
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text() | st.integers(), inner),
+    max_leaves=60,
+)
+
+
+@given(item=JSON_VALUES, limit=st.integers(0, 400))
+@settings(max_examples=300, deadline=None)
+def test_json_size_floor_when_any_item_then_never_above_the_serialised_size(
+    item: Any, limit: int
+) -> None:
+    from harness._runners.worker import _dumps, json_size_floor
+
+    real = len(_dumps(item))
+    floor = json_size_floor(item, limit)
+    assert floor <= real or floor > limit  # exact below the limit; past it, stopped early
+    if real <= limit:
+        assert floor <= real
+
+
+def test_json_size_floor_when_shared_string_then_stops_without_serialising() -> None:
+    from harness._runners.worker import json_size_floor
+
+    item = {"data": ["x" * 1022] * (1 << 20)}  # 8 MB in memory, 1 GiB of JSON
+    began = time.monotonic()
+    assert json_size_floor(item, 1 << 20) > 1 << 20
+    assert time.monotonic() - began < 1.0  # it stopped at the limit, not at the end
+    looped: list[Any] = []
+    looped.append(looped)
+    assert json_size_floor(looped, 100) < 100  # a cycle is json.dumps' to report

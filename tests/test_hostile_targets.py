@@ -177,3 +177,125 @@ def test_check_when_body_is_an_html_page_then_content_type_but_no_cache_control_
     assert r.returncode == 1, r.stderr
     rules = {v["rule"] for v in json.loads(r.stdout)["violations"]}
     assert "http.content-type" in rules and "http.cache-control" not in rules
+
+
+# -- hostile generators -----------------------------------------------------------------------
+# A module:function target runs in the generator worker; these attack the worker, its pipe and
+# the harness behind it.  Each must end in one gen.* violation, quickly and in bounded memory.
+
+HOSTILE_GENERATORS = Path(__file__).parent / "gen_targets" / "hostile_generators.py"
+
+GEN_CASES: dict[str, tuple[str, dict[str, object], str, str]] = {
+    # name: (function, inputs, the rule, words the message must hold)
+    "1GiB-of-json-from-8MB": (
+        "hostile_huge_item",
+        {"kind": "shared"},
+        "gen.item-too-large",
+        "item #0 (dict) is at least 1048",
+    ),
+    "two-byte-characters-over-the-limit": (
+        "hostile_huge_item",
+        {"kind": "bytes-like-text", "mib": 1},
+        "gen.item-too-large",
+        "item #0 (str) is 1048578 bytes of JSON, more than --max-event-bytes = 1048576",
+    ),
+    "lifts-the-memory-cap": (
+        "hostile_lifts_memory_cap",
+        {},
+        "gen.memory",
+        "the generator exceeded the worker's memory cap of 4096 MB: MemoryError at",
+    ),
+    "garbage-in-the-protocol-pipe": (
+        "hostile_writes_protocol_garbage",
+        {},
+        "gen.crashed",
+        "the worker's output is not the harness protocol: 'garbage'",
+    ),
+    "binary-item-in-the-protocol-pipe": (
+        "hostile_writes_binary_item",
+        {},
+        "gen.crashed",
+        "an item that is not UTF-8",
+    ),
+    "256MiB-line-in-the-protocol-pipe": (
+        "hostile_floods_protocol_pipe",
+        {},
+        "gen.crashed",
+        "not the harness protocol: a line of more than",
+    ),
+    "kill-0": (
+        "hostile_kills_own_group",
+        {},
+        "gen.crashed",
+        "the worker process was killed by SIGKILL",
+    ),
+    "killpg-of-its-parent": (
+        "hostile_kills_parents_group",
+        {},
+        "gen.crashed",
+        "the worker process was killed by SIGKILL",
+    ),
+}
+
+
+def _check_generator(
+    function: str, inputs: dict[str, object]
+) -> tuple[subprocess.CompletedProcess[str], float, int]:
+    return _check(f"{HOSTILE_GENERATORS}:{function}", "--inputs", json.dumps(inputs))
+
+
+def _one_violation(r: subprocess.CompletedProcess[str], rule_id: str) -> str:
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    verdict = json.loads(r.stdout)
+    assert [v["rule"] for v in verdict["violations"]] == [rule_id], verdict["violations"]
+    message: str = verdict["violations"][0]["message"]
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("name", sorted(GEN_CASES))
+def test_check_when_generator_is_hostile_then_one_gen_violation(name: str) -> None:
+    function, inputs, rule_id, words = GEN_CASES[name]
+    r, seconds, rss_kb = _check_generator(function, inputs)
+    assert words in _one_violation(r, rule_id)
+    assert seconds < 30
+    assert rss_kb < 300 * 1024  # the harness and the worker: no gigabyte frame, no 256 MiB line
+
+
+def test_check_when_generator_yields_a_512MiB_string_then_no_second_copy_is_made() -> None:
+    r, seconds, rss_kb = _check_generator("hostile_huge_item", {"kind": "string", "mib": 512})
+    assert "is at least 536870" in _one_violation(r, "gen.item-too-large")
+    assert seconds < 30
+    assert rss_kb < (512 + 200) * 1024  # the worker holds the string once; no JSON text of it
+
+
+def test_check_when_generator_leaves_a_daemon_and_dies_then_crashed_and_daemon_killed(
+    tmp_path: Path,
+) -> None:
+    pidfile = tmp_path / "daemon.pid"
+    r, seconds, _ = _check_generator("hostile_daemon_then_crash", {"pidfile": str(pidfile)})
+    # The daemon holds the worker's pipes open: only the worker's exit says it is gone.
+    assert "the worker process exited with code 7 after 0 items" in _one_violation(r, "gen.crashed")
+    assert seconds < 15  # not a timeout (--total-timeout is 20 s)
+    daemon = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(daemon) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(daemon)  # in a session of its own, and still killed with the worker
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "zombie" not in status
+
+
+def test_check_when_generator_prints_protocol_lines_to_stdout_then_a_clean_run() -> None:
+    r, _, _ = _check_generator("hostile_prints_to_stdout", {})
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    verdict = json.loads(r.stdout)  # stdout holds the verdict alone: the prints went to stderr
+    assert verdict["violations"] == [] and verdict["events"] == 2
+    assert 'item {"type": "error"}' in r.stderr and "garbage" in r.stderr

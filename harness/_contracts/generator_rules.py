@@ -20,6 +20,9 @@ __all__ = [
     "GEN_RAISED",
     "exit_status",
     "gen_crashed",
+    "gen_garbled",
+    "gen_item_too_large",
+    "gen_memory",
     "gen_not_iterator",
     "gen_not_serializable",
     "gen_raised",
@@ -90,11 +93,54 @@ def gen_timeout(limit: str, seconds: float, items: int) -> str:
 
 
 @rule("gen.crashed", Severity.ERROR, "The process running the generator died.")
-def gen_crashed(returncode: int, items: int) -> str:
+def gen_crashed(returncode: int, items: int, *, loading: bool = False) -> str:
     """The worker process that ran the generator ended in the middle of the run: the code
     called ``os._exit()``, a native extension crashed, or the process was killed (the
-    out-of-memory killer sends SIGKILL).  A gateway would drop the connection the same way."""
-    return f"the worker process {exit_status(returncode)} after {_items(items)}"
+    out-of-memory killer sends SIGKILL; so does ``os.kill(0, SIGKILL)``, which reaches the
+    worker's own process group, never the harness's).  A gateway would drop the connection the
+    same way.  The same rule reports a worker whose pipe to the harness carried something
+    that is not the harness's protocol -- the generator, or a process it started, wrote into
+    it: the run cannot be trusted past that point.  Whatever the worker started is killed
+    with it, daemons included."""
+    when = "while loading the target" if loading else f"after {_items(items)}"
+    return f"the worker process {exit_status(returncode)} {when}"
+
+
+def gen_garbled(detail: str, items: int) -> str:
+    """The message of ``gen.crashed`` for a pipe that carried something else than the protocol."""
+    return (
+        f"the worker's output is not the harness protocol: {detail} (something the generator "
+        f"ran wrote into the harness's pipe); stopped after {_items(items)}"
+    )
+
+
+@rule("gen.item-too-large", Severity.ERROR, "A yielded item is larger than --max-event-bytes.")
+def gen_item_too_large(report: Mapping[str, Any]) -> str:
+    """Every yielded item is sent as its JSON text, and a client keeps at most
+    ``--max-event-bytes`` (1 MiB by default) of one event.  The worker bounds the item's size
+    before serialising it, with a walk that stops at the limit, so an item of a gigabyte costs
+    neither process a gigabyte; the run stopped at that item.  Send large results in parts
+    (several content events), or raise ``--max-event-bytes`` if items that large are
+    intended."""
+    size = f"{report['bytes']} bytes" if report["exact"] else f"at least {report['bytes']} bytes"
+    return (
+        f"item #{report['index']} ({report['type']}) is {size} of JSON, more than "
+        f"--max-event-bytes = {report['limit']}; the run stopped there"
+    )
+
+
+@rule("gen.memory", Severity.ERROR, "The generator ran out of memory (MemoryError).")
+def gen_memory(report: Mapping[str, Any]) -> str:
+    """The worker runs the generator under an address-space cap (4 GiB; a hard limit, which
+    the generator cannot raise), so that a runaway generator meets ``MemoryError`` instead of
+    the machine's out-of-memory killer.  The run stopped there and the next run gets a fresh
+    worker.  Look for a collection that grows without bound, or read large inputs in parts."""
+    limit = int(report.get("limit") or 0)
+    cap = f"the worker's memory cap of {limit >> 20} MB" if limit else "the memory available"
+    where = f" at {report['where']}" if report.get("where") else ""
+    line = f" ({report['line']})" if report.get("line") else ""
+    items = f" after {_items(int(report['items']))}" if "items" in report else ""
+    return f"the generator exceeded {cap}: MemoryError{where}{line}{items}"
 
 
 def _items(n: int) -> str:
@@ -110,7 +156,7 @@ def exit_status(returncode: int) -> str:
     except ValueError:
         name = f"signal {-returncode}"
     hints = {
-        int(signal.SIGKILL): " (perhaps by the out-of-memory killer)",
+        int(signal.SIGKILL): " (by the code itself, or perhaps the out-of-memory killer)",
         int(signal.SIGSEGV): " (a crash in native code)",
     }
     hint = hints.get(-returncode, "")

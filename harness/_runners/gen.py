@@ -4,9 +4,14 @@
                       use and started afresh after a crash or a timeout kill
     run_generator()   the same through one shared worker, stopped when the interpreter exits
 
-Why a child process: user code may hang, print, eat memory or call ``os._exit``.  The parent
-keeps the clock, so a limit holds even when the generator never gives control back; the child
-is killed (with anything it started: it leads its own process group) and the run reported.
+Why a child process: user code may hang, print, eat memory, call ``os._exit``, leave daemons
+or kill its process group.  The parent keeps the clock, so a limit holds even when the
+generator never gives control back; the child is killed (with anything it started: it leads
+its own session, and its supervisor kills what is left below it) and the run reported.  The
+end of the worker is its process's exit (a pidfd), never only the pipe's EOF, which a daemon
+can hold back; what comes through the pipe is checked and bounded, and anything else than the
+protocol ends the run as ``gen.crashed``.  What the isolation does not promise (the code runs
+as the same user and can kill the harness by pid): ``docs/generators.md``.
 Why a long-lived one: a property test sends hundreds of examples through one function, and
 Python's start-up and the user's imports should be paid once, not per example.
 
@@ -30,20 +35,23 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from harness._contracts.generator_rules import (
     exit_status,
     gen_crashed,
+    gen_garbled,
+    gen_item_too_large,
+    gen_memory,
     gen_not_iterator,
     gen_not_serializable,
     gen_raised,
     gen_timeout,
 )
 from harness._contracts.manifest import FunctionInfo
-from harness._core.errors import HarnessError, TargetLoadError
+from harness._core.errors import TargetLoadError
 from harness._core.options import CheckOptions
 from harness._core.rules import Violation, violation
 from harness._core.session import CheckResult, ContractChecker, StreamSession
@@ -55,14 +63,32 @@ __all__ = ["DEFAULT_MEMORY_LIMIT", "GeneratorWorker", "ModuleFunctions", "run_ge
 DEFAULT_MEMORY_LIMIT: Final = 4 << 30
 #: Bound on the worker's own start-up (not the user's imports, which total_timeout bounds).
 START_TIMEOUT: Final = 60.0
+_T = TypeVar("_T")
 _READ_SIZE: Final = 1 << 20
 _EXIT_WAIT: Final = 2.0  # after the pipe closes, how long the process may take to exit
+#: The longest protocol line kept while it is incomplete (an item may be max_event_bytes).
+_MIN_LINE_LIMIT: Final = 16 << 20
+_LINE_SLACK: Final = 64 << 10
+#: Without a pidfd (not Linux), how often a wait checks whether the worker is still there.
+_EXIT_POLL_MS: Final = 100
 
-_TERMINAL_REPORTS = {
+_TERMINAL_REPORTS: Final[dict[bytes, tuple[str, Callable[[Mapping[str, Any]], str]]]] = {
     b"raised": ("gen.raised", gen_raised),
     b"not-iterator": ("gen.not-iterator", gen_not_iterator),
     b"not-serializable": ("gen.not-serializable", gen_not_serializable),
+    b"too-large": ("gen.item-too-large", gen_item_too_large),
+    b"memory": ("gen.memory", gen_memory),
 }
+
+
+class _ProtocolError(Exception):
+    """What came through the worker's pipe is not the protocol; ``str()`` says what it was."""
+
+
+def _garbage(line: bytes) -> _ProtocolError:
+    more = "..." if len(line) > 60 else ""
+    return _ProtocolError(f"{repr(line[:60])[1:]}{more}")  # the bytes' repr, without its b
+
 
 # -- targets ----------------------------------------------------------------------------------
 
@@ -109,6 +135,7 @@ def _request(target: _Target, inputs: Mapping[str, Any] | None, options: CheckOp
         "inputs": dict(inputs or {}),
         "cwd": os.getcwd(),
         "max_events": options.max_events,
+        "max_event_bytes": options.max_event_bytes,
     }
     try:
         return json.dumps(request).encode() + b"\n"
@@ -120,26 +147,44 @@ def _request(target: _Target, inputs: Mapping[str, Any] | None, options: CheckOp
 
 
 class _LineReader:
-    """Lines from the worker's pipe, with a deadline on each wait."""
+    """Lines from the worker's pipe, with a deadline on each wait.
 
-    def __init__(self, fd: int) -> None:
+    The end of the worker is its process's exit, not the pipe's EOF: a process the user's code
+    started can hold the pipe open long after the worker died.  Raises :class:`_ProtocolError`
+    for a line longer than :attr:`limit`, which is never kept whole.
+    """
+
+    def __init__(self, fd: int, pid: int) -> None:
         self.fd = fd
+        self.pid = pid
+        self.limit = _MIN_LINE_LIMIT
         self._poll = select.poll()  # not select(): it fails on fd numbers above 1023
         self._poll.register(fd, select.POLLIN)
+        self.pidfd = _pidfd(pid)  # readable once the process has exited
+        if self.pidfd is not None:
+            self._poll.register(self.pidfd, select.POLLIN)
         self._lines: deque[bytes] = deque()
         self._partial: list[bytes] = []  # pieces of an unfinished line, joined once it ends
+        self._partial_size = 0
         self.eof = False
 
     def read_line(self, deadline: float) -> bytes | None:
-        """The next line (no LF); ``b""`` at end of stream; ``None`` if the deadline passed."""
+        """The next line (no LF); ``b""`` once the worker is gone; ``None`` if the deadline
+        passed."""
         while not self._lines:
             if self.eof:
                 return b""
             # Polling once even past the deadline: data that already arrived is not a timeout.
             wait_ms = max(0, math.ceil((deadline - time.monotonic()) * 1000))
-            if not self._poll.poll(wait_ms):
+            if self.pidfd is None:
+                wait_ms = min(wait_ms, _EXIT_POLL_MS)
+            ready = [fd for fd, _ in self._poll.poll(wait_ms)]
+            if self.fd in ready:
+                self._fill()  # first what the pipe holds: written before the process ended
+            elif ready or (self.pidfd is None and _has_exited(self.pid)):
+                self.eof = True  # gone, and the pipe drained: whoever else holds it open
+            elif time.monotonic() >= deadline:
                 return None
-            self._fill()
         return self._lines.popleft()
 
     def _fill(self) -> None:
@@ -147,13 +192,32 @@ class _LineReader:
         if not chunk:
             self.eof = True
             return
-        self._partial.append(chunk)
         if b"\n" not in chunk:
+            self._partial.append(chunk)
+            self._partial_size += len(chunk)
+            if self._partial_size > self.limit:
+                raise _ProtocolError(f"a line of more than {self.limit} bytes")
             return
+        first = self._partial_size + chunk.index(b"\n")
+        if first > self.limit:
+            raise _ProtocolError(f"a line of {first} bytes, more than {self.limit}")
+        self._partial.append(chunk)
         lines = b"".join(self._partial).split(b"\n")
         last = lines.pop()
         self._partial = [last] if last else []
+        self._partial_size = len(last)
         self._lines.extend(line for line in lines if line)
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux, or a kernel before 5.3
+        return None
+
+
+def _has_exited(pid: int) -> bool:
+    return _wait_exited(pid, 0.0)
 
 
 class _Child:
@@ -162,6 +226,7 @@ class _Child:
     def __init__(self, memory_limit: int | None) -> None:
         self.owner = os.getpid()
         self.dead = False
+        self.worker_pid = 0
         cmd_r, self.cmd_w = os.pipe()
         self.out_r, out_w = os.pipe()
         try:
@@ -180,21 +245,27 @@ class _Child:
         finally:
             os.close(cmd_r)
             os.close(out_w)
-        self.reader = _LineReader(self.out_r)
-        self._finalizer = weakref.finalize(
-            self, _stop, self.proc, self.cmd_w, self.out_r, self.owner
-        )
+        self.reader = _LineReader(self.out_r, self.proc.pid)
+        fds = [self.cmd_w, self.out_r] + ([] if self.reader.pidfd is None else [self.reader.pidfd])
+        self._finalizer = weakref.finalize(self, _stop, self.proc, fds, self.owner)
         self._await_ready()
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        """The process that runs the user's code (below its supervisor, where there is one)."""
+        return self.worker_pid or self.proc.pid
 
     def _await_ready(self) -> None:
-        line = self.reader.read_line(time.monotonic() + START_TIMEOUT)
-        if line == b"ready":
-            return
-        status = "did not start in time" if line is None else self.ended()
+        try:
+            line = self.reader.read_line(time.monotonic() + START_TIMEOUT)
+        except _ProtocolError as exc:
+            line, status = b"?", f"sent {exc} instead of the harness protocol"
+        else:
+            tag, payload = _split(line or b"")
+            if tag == b"ready" and (not payload or payload.isdigit()):
+                self.worker_pid = int(payload or 0)
+                return
+            status = "did not start in time" if line is None else self.ended()
         self.kill()
         raise TargetLoadError(f"the generator worker {status} (see the messages above)")
 
@@ -220,11 +291,19 @@ class _Child:
         return code
 
     def ended(self) -> str:
-        return exit_status(self.reap()) if self.reader.eof else "sent an unexpected message"
+        return exit_status(self.reap())
 
     def kill(self) -> None:
-        """Stop at once (a timeout, a broken protocol): no grace, the state is unknown."""
-        _killpg(self.proc)
+        """Stop at once (a timeout, a broken protocol): no grace, the state is unknown.
+
+        SIGTERM goes to the supervisor, which kills the worker and then everything left below
+        it (a daemon in a session of its own included); the process group is killed too once
+        the supervisor has exited, or after :data:`_EXIT_WAIT` if it has not."""
+        if self.worker_pid in (0, self.proc.pid):  # no supervisor (not Linux): the group at once
+            _killpg(self.proc)
+        elif self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                self.proc.send_signal(signal.SIGTERM)
         self.close()
 
     def close(self) -> None:
@@ -290,15 +369,15 @@ def _wait_exited(pid: int, timeout: float) -> bool:
         time.sleep(0.005)
 
 
-def _stop(proc: subprocess.Popen[bytes], cmd_w: int, out_r: int, owner: int) -> None:
+def _stop(proc: subprocess.Popen[bytes], fds: list[int], owner: int) -> None:
     """End a worker: EOF on its command pipe asks it to exit; whatever is left is killed."""
     if os.getpid() != owner:
         return  # a forked copy of the parent: the worker is not ours to stop
-    for fd in (cmd_w, out_r):
+    for fd in fds:
         with contextlib.suppress(OSError):
             os.close(fd)
     if proc.returncode is None:
-        _wait_exited(proc.pid, 1.0)
+        _wait_exited(proc.pid, _EXIT_WAIT)
         _killpg(proc)  # the stragglers: a process the user started, or a worker that hung
         proc.wait()
 
@@ -356,8 +435,17 @@ class GeneratorWorker:
         request = _request(_parse_target(target), inputs, options)
         with self._lock:
             child = self._send(request)
+            child.reader.limit = max(options.max_event_bytes + _LINE_SLACK, _MIN_LINE_LIMIT)
+            sent = time.monotonic()
             try:
-                start = _await_call(child, target, options.total_timeout)
+                try:
+                    start = _await_call(child, target, options.total_timeout)
+                except _ProtocolError as exc:  # before the call: the module's own code did it
+                    child.kill()
+                    return _unstarted(target, checker, options, sent, gen_garbled(str(exc), 0))
+                if start is None:  # died while loading the target
+                    message = gen_crashed(child.reap(), 0, loading=True)
+                    return _unstarted(target, checker, options, sent, message)
                 session = StreamSession(target, checker, start=start, max_events=options.max_events)
                 try:
                     return _stream(child, session, options)
@@ -407,11 +495,19 @@ class GeneratorWorker:
                     )
                 tag, payload = _split(line)
                 if tag == b"functions":
-                    return ModuleFunctions.from_json(module, json.loads(payload))
+                    return _decode(payload, lambda obj: ModuleFunctions.from_json(module, obj))
                 if tag == b"load-error":
-                    raise TargetLoadError(str(json.loads(payload)["message"]))
-                status = child.ended() if line == b"" else _protocol_error(child, line)
+                    raise TargetLoadError(_decode(payload, _load_error))
+                if line:
+                    raise _garbage(line)
+                status = child.ended()
                 raise TargetLoadError(f"the generator worker {status} while importing {module}")
+            except _ProtocolError as exc:
+                child.kill()
+                raise TargetLoadError(
+                    f"the generator worker's output is not the harness protocol: {exc}, "
+                    f"while importing {module} (does the module write to the harness's pipe?)"
+                ) from None
             except TargetLoadError:
                 raise
             except BaseException:
@@ -471,8 +567,21 @@ def _split(line: bytes) -> tuple[bytes, bytes]:
     return tag, payload
 
 
-def _await_call(child: _Child, target: str, total_timeout: float) -> float:
-    """Wait while the worker loads the target; the time it calls the function."""
+def _decode(payload: bytes, build: Callable[[Any], _T]) -> _T:
+    """``build(json.loads(payload))``; a payload that does not fit is not the protocol."""
+    try:
+        return build(json.loads(payload))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise _garbage(payload) from None
+
+
+def _load_error(obj: Mapping[str, Any]) -> str:
+    return str(obj["message"])
+
+
+def _await_call(child: _Child, target: str, total_timeout: float) -> float | None:
+    """Wait while the worker loads the target: the time it calls the function, or ``None``
+    if the worker died meanwhile."""
     line = child.read_line(time.monotonic() + total_timeout)
     if line is None:
         child.kill()
@@ -481,17 +590,22 @@ def _await_call(child: _Child, target: str, total_timeout: float) -> float:
             "(does the module wait for something when imported?)"
         )
     tag, payload = _split(line)
-    if tag == b"call":
+    if tag == b"call" and not payload:
         return time.monotonic()
     if tag == b"load-error":
-        raise TargetLoadError(str(json.loads(payload)["message"]))
-    status = child.ended() if line == b"" else _protocol_error(child, line)
-    raise TargetLoadError(f"the generator worker {status} while loading {target}")
+        raise TargetLoadError(_decode(payload, _load_error))
+    if line:
+        raise _garbage(line)
+    return None
 
 
-def _protocol_error(child: _Child, line: bytes) -> str:
-    child.kill()
-    return f"sent an unexpected message ({line[:80]!r})"
+def _unstarted(
+    target: str, checker: ContractChecker, options: CheckOptions, sent: float, message: str
+) -> CheckResult:
+    """The verdict of a run that ended before the function was called: ``gen.crashed``."""
+    session = StreamSession(target, checker, start=sent, max_events=options.max_events)
+    session.add(violation("gen.crashed", message))
+    return session.finish(time.monotonic(), complete=False, bytes_stream=False)
 
 
 def _stream(child: _Child, session: StreamSession, options: CheckOptions) -> CheckResult:
@@ -508,36 +622,48 @@ def _stream(child: _Child, session: StreamSession, options: CheckOptions) -> Che
         deadline = last + seconds
         if total_end <= deadline:
             limit, seconds, deadline = "total_timeout", options.total_timeout, total_end
-        line = child.read_line(deadline)
-        now = time.monotonic()
-        if line is None:
-            child.kill()
-            session.add(violation("gen.timeout", gen_timeout(limit, seconds, items)))
-            return session.finish(now, complete=False, bytes_stream=False)
-        tag, payload = _split(line)
-        if tag == b"item":
-            session.mark_first_byte(now)
-            if len(payload) > options.max_event_bytes:  # as a client would: too large to keep
-                event = SSEEvent("", id=str(items), time=now, oversize=True)
+        try:
+            line = child.read_line(deadline)
+            now = time.monotonic()
+            if line is None:
+                child.kill()
+                session.add(violation("gen.timeout", gen_timeout(limit, seconds, items)))
+                return session.finish(now, complete=False, bytes_stream=False)
+            tag, payload = _split(line)
+            if tag == b"item":
+                session.mark_first_byte(now)
+                session.feed_item(_item(payload, items, now, options.max_event_bytes), now)
+                items, last = items + 1, now
+            elif line == b"end":
+                return session.finish(now, bytes_stream=False)
             else:
-                event = SSEEvent(data=payload.decode(), id=str(items), time=now)
-            session.feed_item(event, now)
-            items, last = items + 1, now
-        elif tag == b"end":
-            return session.finish(now, bytes_stream=False)
-        else:
-            session.add(_terminal_violation(child, tag, payload, items))
-            return session.finish(now, complete=False, bytes_stream=False)
+                session.add(_terminal_violation(child, tag, payload, items))
+                return session.finish(now, complete=False, bytes_stream=False)
+        except _ProtocolError as exc:
+            child.kill()
+            session.add(violation("gen.crashed", gen_garbled(str(exc), items)))
+            return session.finish(time.monotonic(), complete=False, bytes_stream=False)
+
+
+def _item(payload: bytes, index: int, now: float, max_event_bytes: int) -> SSEEvent:
+    if len(payload) > max_event_bytes:  # the worker sends none; as a client would, if it did
+        return SSEEvent("", id=str(index), time=now, oversize=True)
+    try:
+        return SSEEvent(data=payload.decode(), id=str(index), time=now)
+    except UnicodeDecodeError:
+        raise _ProtocolError(f"an item that is not UTF-8 ({_garbage(payload)})") from None
 
 
 def _terminal_violation(child: _Child, tag: bytes, payload: bytes, items: int) -> Violation:
-    if not tag:  # end of the pipe: the process died
+    if not tag:  # the worker is gone
         return violation("gen.crashed", gen_crashed(child.reap(), items))
-    if tag in _TERMINAL_REPORTS:
-        rule_id, describe = _TERMINAL_REPORTS[tag]
-        return violation(rule_id, describe(json.loads(payload)))
-    child.kill()
-    raise HarnessError(f"the generator worker sent an unexpected message: {tag[:80]!r}")
+    if tag not in _TERMINAL_REPORTS:
+        raise _garbage(tag + b" " + payload if payload else tag)
+    rule_id, describe = _TERMINAL_REPORTS[tag]
+    found = violation(rule_id, _decode(payload, describe))
+    if tag == b"memory":
+        child.kill()  # its heap is spent: the next run gets a fresh process
+    return found
 
 
 # -- the shared worker ------------------------------------------------------------------------

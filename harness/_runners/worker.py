@@ -1,9 +1,20 @@
 """The child process that runs users' generator functions: ``python -P -m harness._runners.worker``.
 
-User code runs here, not in the harness, because it may hang, print, read stdin, eat memory or
-call ``os._exit``; the parent (:mod:`harness._runners.gen`) keeps the clock and kills this
-process when a limit passes.  The process lives across many runs so that a property test
-sending hundreds of examples pays Python's start-up and the user's imports once.
+User code runs here, not in the harness, because it may hang, print, read stdin, eat memory,
+call ``os._exit``, start daemons or kill its process group; the parent
+(:mod:`harness._runners.gen`) keeps the clock and stops this process when a limit passes.  The
+process lives across many runs so that a property test sending hundreds of examples pays
+Python's start-up and the user's imports once.
+
+Isolation
+---------
+The parent starts this module in a session and process group of its own.  It forks at once
+(Linux): the first process, the *supervisor*, runs no user code; it is the child subreaper of
+everything below it, and once the worker has ended it kills every process left (a
+double-forked daemon in a session of its own included) and exits with the worker's status.
+The address space is capped with ``RLIMIT_AS``, soft and hard, so the user's code cannot
+raise it.  This is isolation against accidents, not a sandbox: the code runs as the same user
+and can still kill the harness by its pid (see ``docs/generators.md``).
 
 Protocol
 --------
@@ -12,9 +23,10 @@ the two sides talk over two dedicated pipes whose fd numbers are given on the co
 one message per line::
 
     parent -> child   {"target", "module", "is_path", "function", "inputs", "cwd",
-                       "max_events"}  (JSON; "module" is an absolute path or a dotted name)
+                       "max_events", "max_event_bytes"}
+                      (JSON; "module" is an absolute path or a dotted name)
                       {"op": "inspect", "target", "module", "is_path", "cwd", "names"}
-    child -> parent   ready                       once, after start-up
+    child -> parent   ready <pid>                 once, after start-up: the worker's pid
                       call                        loaded and inputs bound: calling the function
                       item <json text>            one yielded item, exactly as a gateway sends it
                       end                         exhausted, or max_events reached and closed
@@ -22,14 +34,18 @@ one message per line::
                       raised {...}                an exception escaped the generator
                       not-iterator {...}          the function returned something else
                       not-serializable {...}      an item json.dumps rejects; the run stopped
+                      too-large {...}             an item over max_event_bytes; the run stopped
+                      memory {...}                MemoryError; the parent restarts the worker
 
 An inspect request is answered by one line, ``functions {"functions": {name: {"name", "kind",
 "parameters", "signature"} | null}, "available": [...]}`` or ``load-error {"message"}``: the
 module is imported here, never in the parent, because importing runs the user's code.
 
-Every run ends with exactly one of the last five messages; ``call`` precedes all but
-``load-error``.  Control payloads are ASCII JSON; only item payloads carry raw UTF-8, and
-``json.dumps`` never puts a line break in its output, so one line is always one message.
+Every run ends with exactly one of the last seven messages; ``call`` precedes all but
+``load-error``.  An item is never serialised past ``max_event_bytes``: its size is bounded
+first (:func:`json_size_floor`), so a gigabyte item costs no gigabyte frame.  Control payloads
+are ASCII JSON; only item payloads carry raw UTF-8, and ``json.dumps`` never puts a line break
+in its output, so one line is always one message.
 """
 
 from __future__ import annotations
@@ -49,7 +65,7 @@ import traceback
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 if TYPE_CHECKING:
     import inspect
@@ -58,6 +74,8 @@ from harness._core.text import shorten
 __all__ = ["main"]
 
 _MAX_TEXT = 300
+#: The report of a MemoryError when not even it can be built: written as is, no allocation.
+_OUT_OF_MEMORY = b"memory {}\n"
 
 
 class LoadError(Exception):
@@ -299,19 +317,124 @@ def _safe_str(exc: BaseException) -> str:
 # -- running ----------------------------------------------------------------------------------
 
 
+def _dumps(item: object) -> bytes:
+    return json.dumps(item, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def json_size_floor(item: object, limit: int) -> int:
+    """A lower bound on ``len(_dumps(item))``, found without building the text; the walk stops
+    as soon as the bound passes ``limit``.
+
+    It counts each character of a string as one byte and each number by its fewest digits, so
+    it never overestimates; and while it stays within the limit the real text is at most a few
+    times larger (escapes, UTF-8, float digits), so serialising the item is then safe.  A walk,
+    not the length of the largest string: a list holding one 1 KiB string a million times is a
+    few MB in memory and a gigabyte as JSON.
+    """
+    floor = _Floor(limit)
+    with contextlib.suppress(RecursionError):  # too deep for json.dumps too: it will say so
+        floor.value(item)
+    return floor.total
+
+
+_SCALARS: Final = frozenset({int, float, bool, type(None)})
+
+
+class _Floor:
+    """The walk of :func:`json_size_floor`.  Small containers are walked in a plain loop; a long
+    list of strings or of numbers -- the shape of nearly every large item -- is counted in C
+    (``set(map(type, ...))``, ``sum(map(len, ...))``)."""
+
+    __slots__ = ("_open", "limit", "total")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+        self._open: set[int] = set()  # containers being walked: a cycle is json.dumps' to report
+
+    def value(self, obj: Any) -> None:
+        kind = type(obj)
+        if kind is str:
+            self.total += len(obj) + 2
+        elif kind is dict or kind is list or kind is tuple or isinstance(obj, dict | list | tuple):
+            self._container(obj)
+        else:
+            self.total += _leaf_floor(obj)
+
+    def _container(self, obj: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> None:
+        key = id(obj)
+        if key in self._open:
+            return
+        self._open.add(key)
+        if not isinstance(obj, dict):
+            self._values(obj)
+        elif len(obj) > self.limit:
+            self.total += len(obj)
+        else:  # keys and values as two lists: still a floor
+            self._values(list(obj))
+            if self.total <= self.limit:
+                self._values(list(obj.values()))
+        self._open.discard(key)
+
+    def _values(self, values: list[Any] | tuple[Any, ...]) -> None:
+        n = len(values)
+        self.total += n + 1  # brackets and commas
+        if n <= 16:
+            for v in values:
+                if type(v) is str:
+                    self.total += len(v) + 2
+                else:
+                    self.value(v)
+            return
+        if self.total > self.limit:
+            return
+        kinds = set(map(type, values))
+        if kinds == {str}:
+            self.total += sum(map(len, values)) + 2 * n
+        elif kinds <= {int, bool}:  # a digit or more each, and fewer than 77/256 a bit, never
+            self.total += max(n, sum(map(int.bit_length, values)) * 77 >> 8)
+        elif kinds <= _SCALARS and int not in kinds:  # at most 24 characters each
+            self.total += n
+        else:
+            for v in values:
+                if self.total > self.limit:
+                    return
+                self.value(v)
+
+
+def _leaf_floor(obj: object) -> int:
+    if isinstance(obj, str):
+        return len(obj) + 2
+    if obj is None or isinstance(obj, bool):
+        return 4
+    if isinstance(obj, int):
+        return max(1, obj.bit_length() * 77 >> 8)  # 77/256 < log10(2): fewest decimal digits
+    if isinstance(obj, float):
+        return 3  # "0.0"
+    return 0  # not JSON: json.dumps raises, and the item is not-serializable
+
+
 class Run:
     """One call of the target: drives the iterator and reports what it yields."""
 
-    def __init__(self, channel: Channel, user_file: str | None, max_events: int) -> None:
+    def __init__(
+        self, channel: Channel, user_file: str | None, request: dict[str, Any], memory_limit: int
+    ) -> None:
         self.channel = channel
         self.user_file = user_file
-        self.max_events = max_events
+        self.max_events: int = request["max_events"]
+        self.max_event_bytes: int = request.get("max_event_bytes") or sys.maxsize
+        self.memory_limit = memory_limit
         self.items = 0
 
     def emit(self, item: object) -> bool:
         """Send one item as a gateway would serialise it; False (and reported) if it cannot."""
+        limit = self.max_event_bytes
         try:
-            text = json.dumps(item, ensure_ascii=False, allow_nan=False).encode("utf-8")
+            floor = json_size_floor(item, limit)
+            text = b"" if floor > limit else _dumps(item)
+        except MemoryError:
+            raise  # the run's report: gen.memory
         except Exception as exc:  # TypeError, ValueError (NaN, circular), UnicodeEncodeError
             self.channel.send_json(
                 b"not-serializable",
@@ -323,12 +446,38 @@ class Run:
                 },
             )
             return False
+        if floor > limit or len(text) > limit:
+            exact = floor <= limit
+            self.channel.send_json(
+                b"too-large",
+                {
+                    "index": self.items,
+                    "type": type(item).__name__,
+                    "bytes": len(text) if exact else floor,
+                    "exact": exact,
+                    "limit": limit,
+                },
+            )
+            return False
         self.channel.send(b"item", text)
         self.items += 1
         return True
 
     def raised(self, exc: BaseException) -> None:
+        if isinstance(exc, MemoryError):
+            return self.out_of_memory(exc)
         self.channel.send_json(b"raised", raised_report(exc, self.user_file, self.items))
+        return None
+
+    def out_of_memory(self, exc: MemoryError) -> None:
+        """Report a MemoryError (the run's end: the parent restarts this process after it)."""
+        report: dict[str, Any] = {"items": self.items, "limit": self.memory_limit}
+        try:
+            report.update(_where(exc, self.user_file) or {})
+            del exc  # its traceback holds the frames that hold the memory
+            self.channel.send_json(b"memory", report)
+        except MemoryError:  # too little left even for the report: a message built in advance
+            os.write(self.channel.fd, _OUT_OF_MEMORY)
 
     def sync(self, it: Iterator[Any]) -> None:
         while self.items < self.max_events:
@@ -386,14 +535,16 @@ async def _aclose(ait: object) -> None:
         await aclose()
 
 
-def handle(request: dict[str, Any], loader: Loader, channel: Channel) -> None:
+def handle(
+    request: dict[str, Any], loader: Loader, channel: Channel, memory_limit: int = 0
+) -> None:
     """One request: ``"op": "inspect"`` describes functions, anything else is a run."""
     if request.get("op") == "inspect":
         return inspect_module(request, loader, channel)
-    return serve(request, loader, channel)
+    return serve(request, loader, channel, memory_limit)
 
 
-def serve(request: dict[str, Any], loader: Loader, channel: Channel) -> None:
+def serve(request: dict[str, Any], loader: Loader, channel: Channel, memory_limit: int = 0) -> None:
     """Handle one run request, ending with exactly one terminal message."""
     target: str = request["target"]
     inputs: dict[str, Any] = request["inputs"]
@@ -405,8 +556,15 @@ def serve(request: dict[str, Any], loader: Loader, channel: Channel) -> None:
     except BaseException as exc:  # e.g. a module __getattr__ that raises
         message = f"loading {target} raised {_describe(exc, None)}"
         return channel.send_json(b"load-error", {"message": message})
-    run = Run(channel, user_file, request["max_events"])
+    run = Run(channel, user_file, request, memory_limit)
     channel.send(b"call")
+    try:
+        _call(fn, inputs, target, run)
+    except MemoryError as exc:  # in the worker's own code, serialising what the function made
+        run.out_of_memory(exc)
+
+
+def _call(fn: Callable[..., Any], inputs: dict[str, Any], target: str, run: Run) -> None:
     try:
         result = fn(**inputs)
     except BaseException as exc:
@@ -417,7 +575,7 @@ def serve(request: dict[str, Any], loader: Loader, channel: Channel) -> None:
         import asyncio  # only for async targets: it is a large import
 
         return asyncio.run(run.async_(result))
-    _not_iterator(result, target, channel)
+    return _not_iterator(result, target, run.channel)
 
 
 def _not_iterator(result: object, target: str, channel: Channel) -> None:
@@ -527,32 +685,162 @@ def _kind(obj: Callable[..., Any], sig: inspect.Signature | None) -> str:
 # -- the process ------------------------------------------------------------------------------
 
 
-def _limit_memory(limit: int) -> None:
-    """Cap the address space so a runaway generator meets MemoryError, not the OOM killer."""
+def _limit_memory(limit: int) -> int:
+    """Cap the address space so a runaway generator meets MemoryError, not the OOM killer; the
+    cap in bytes (0: none).
+
+    The hard limit is lowered to the soft one: a process cannot raise its hard limit without
+    privileges (CAP_SYS_RESOURCE), so the user's code cannot lift the cap, only lower it.
+    """
+    capped = 0
     try:
         import resource
 
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if limit > 0:
             capped = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
-            resource.setrlimit(resource.RLIMIT_AS, (capped, hard))
+            resource.setrlimit(resource.RLIMIT_AS, (capped, capped))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a segfault should not dump GiBs
     except (ImportError, ValueError, OSError):
         pass  # not every platform supports these limits; the timeouts still hold
+    return capped
 
 
-def _watch_parent(parent: int) -> None:
-    """Exit when the parent is gone (it was killed and could not clean up): no orphans."""
+def _watch_parent(parent: int, gone: Callable[[], None]) -> None:
+    """Call ``gone`` when the parent has gone away (it was killed and could not clean up)."""
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
-        try:  # our group: this process and anything the user's code started
-            os.killpg(os.getpgid(0), signal.SIGKILL)
-        finally:
-            os._exit(1)
+        gone()
 
     threading.Thread(target=watch, name="harness-parent-watch", daemon=True).start()
+
+
+def _kill_own_group() -> NoReturn:
+    """No orphans: this process and anything the user's code started, at once."""
+    try:
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+    finally:
+        os._exit(1)
+
+
+# -- the supervisor ---------------------------------------------------------------------------
+#
+# The process the harness starts forks at once: the child runs the protocol and the user's
+# code, the first process (the supervisor) runs nothing but the code below.  It is the child
+# subreaper of everything below it (Linux), so a double-forked daemon -- in a session of its
+# own, out of reach of a process-group kill, holding the protocol pipes open -- is reparented
+# to it, and once the worker has ended, for whatever reason, the supervisor kills what is left
+# and exits with the worker's status.  The harness learns of the end from that exit, not from
+# the pipes, and stops a run by SIGTERM to the supervisor, which kills the worker first.
+
+_PR_SET_CHILD_SUBREAPER = 36
+_CLEANUP_S = 2.0
+
+
+def _become_subreaper() -> bool:
+    """Make orphaned descendants this process's children rather than init's (Linux >= 3.4)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _supervise(worker: int, harness: int) -> NoReturn:
+    """Wait for the worker, kill what it left behind, exit with its status; never returns."""
+
+    def stop(_signum: int, _frame: object) -> None:
+        if _unreaped(worker):  # once reaped, its pid may name someone else
+            os.kill(worker, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, stop)
+    if harness:
+        _watch_parent(harness, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    status = _wait_for(worker)
+    _kill_descendants(time.monotonic() + _CLEANUP_S)
+    _exit_like(status)
+
+
+def _unreaped(pid: int) -> bool:
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def _wait_for(worker: int) -> int:
+    while True:
+        try:
+            pid, status = os.wait()  # reaps the orphans that end meanwhile, too
+        except ChildProcessError:
+            return 0
+        if pid == worker:
+            return status
+
+
+def _kill_descendants(deadline: float) -> None:
+    """SIGKILL this process's children until none is left: each one killed hands its own
+    children to us, the subreaper.  Bounded, for a process that cannot die (stuck in I/O)."""
+    while time.monotonic() < deadline:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass  # reap all that have ended
+        except ChildProcessError:
+            return  # no children left
+        for pid in _children():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.002)
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{me}/task"):
+            with open(f"/proc/{me}/task/{task}/children", "rb") as f:
+                found.extend(int(pid) for pid in f.read().split())
+        return found
+    except (FileNotFoundError, ProcessLookupError):
+        return _children_by_scan(me)  # a kernel without CONFIG_PROC_CHILDREN
+    except OSError:
+        return found
+
+
+def _children_by_scan(parent: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()  # the name in (...) may hold spaces
+            if len(fields) > 1 and int(fields[1]) == parent:
+                found.append(int(name))
+    return found
+
+
+def _exit_like(status: int) -> NoReturn:
+    """End this process the way the worker ended: same exit code, or killed by the same signal."""
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        time.sleep(1.0)  # the signal's default action ends us; this is its time to arrive
+    os._exit(code if code >= 0 else 128 - code)
+
+
+# -- the worker -------------------------------------------------------------------------------
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -568,17 +856,29 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     for fd in (args.cmd_fd, args.out_fd):
         os.set_inheritable(fd, False)  # processes the user starts must not hold our pipes open
-    _limit_memory(args.memory_limit)
-    if args.parent_pid:
-        _watch_parent(args.parent_pid)
+    memory_limit = _limit_memory(args.memory_limit)
+    parent = args.parent_pid
+    if _become_subreaper():
+        worker = os.fork()
+        if worker:
+            os.close(args.cmd_fd)  # only the worker talks to the harness
+            os.close(args.out_fd)
+            _supervise(worker, parent)
+        parent = os.getppid()  # the supervisor: if it dies, so do we
+    if parent:
+        _watch_parent(parent, _kill_own_group)
     channel, loader = Channel(args.out_fd), Loader()
     try:
-        channel.send(b"ready")
+        channel.send(b"ready", str(os.getpid()).encode())
         with os.fdopen(args.cmd_fd, "rb") as commands:
             for line in commands:
-                handle(json.loads(line), loader, channel)
+                handle(json.loads(line), loader, channel, memory_limit)
     except BrokenPipeError:
         pass  # the parent went away: nothing left to report to
+    except MemoryError:  # outside any run: nothing to attribute it to but the process
+        with contextlib.suppress(OSError):
+            os.write(args.out_fd, _OUT_OF_MEMORY)
+        return 1
     return 0
 
 

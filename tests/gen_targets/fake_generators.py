@@ -209,7 +209,7 @@ def changes_directory(to: str) -> Iterator[str]:
     yield os.getcwd()
 
 
-def yields_big_content(size: int) -> Iterator[dict[str, Any]]:
+def yields_big_content(size: int, char: str = "x") -> Iterator[dict[str, Any]]:
     yield {"type": "start", "data": {}}
-    yield {"type": "content", "data": "x" * size}
+    yield {"type": "content", "data": char * size}
     yield {"type": "done", "data": {}}
