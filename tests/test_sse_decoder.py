@@ -500,3 +500,96 @@ def test_decoder_bulk_path_agrees_with_reference(
     assert [e.offset for e in events] == [e.offset for e in whole]
     starts = [sum(len(b) + len(line_end) for b in blocks[:i]) for i in range(n)]
     assert [e.offset for e in events] == starts
+
+
+# -- comments do not count towards an event's size, and are not kept -------------------------
+
+
+def reference_sized(stream: bytes, limit: int) -> list[tuple[bool, str]]:
+    """Per block (the lines before a blank line): oversize when its lines other than comments,
+    line ends included, pass ``limit``; else its data, if it has any."""
+    out = []
+    size, data = 0, []
+    for m in re.finditer(rb"([^\r\n]*)(\r\n|\r|\n)", stream):
+        line, end = m.groups()
+        if not line:
+            if size > limit:
+                out.append((True, ""))
+            elif data:
+                out.append((False, "\n".join(data)))
+            size, data = 0, []
+        elif not line.startswith(b":"):
+            size += len(line) + len(end)
+            if line.startswith(b"data: "):
+                data.append(line[6:].decode())
+    return out
+
+
+@st.composite
+def commented_streams(draw: st.DrawFn) -> tuple[bytes, list[int], int]:
+    """Events buried in comment lines, short and long, with any line ends, cut anywhere."""
+    limit = draw(st.integers(8, 40))
+    parts = []
+    for _ in range(draw(st.integers(1, 5))):
+        for _ in range(draw(st.integers(0, 6))):
+            kind = draw(st.sampled_from(["comment", "long comment", "data"]))
+            if kind == "data":
+                line = b"data: " + draw(st.text("abc", max_size=30)).encode()
+            else:
+                n = draw(st.integers(0, 8)) if kind == "comment" else draw(st.integers(40, 200))
+                line = b":" + b"k" * n
+            parts.append(line + draw(_line_ends))
+        blank = draw(_line_ends)
+        if blank == b"\n" and parts and parts[-1].endswith(b"\r"):
+            blank = b"\r\n"  # a lone LF there would be the CR's CRLF, not a blank line
+        parts.append(blank)
+    stream = b"".join(parts)
+    bounds = list(accumulate(map(len, parts)))
+    cuts = draw(st.lists(st.integers(0, len(stream)), max_size=8))
+    cuts += draw(st.lists(st.sampled_from(bounds), max_size=3))
+    return stream, cuts, limit
+
+
+@given(case=commented_streams())
+@settings(max_examples=800, suppress_health_check=[HealthCheck.too_slow])
+def test_decoder_when_comments_pass_the_limit_then_only_other_lines_count(
+    case: tuple[bytes, list[int], int],
+) -> None:
+    stream, cuts, limit = case
+    events, _ = decode_in_chunks(stream, cuts, max_event_bytes=limit)
+    assert [(e.oversize, e.data) for e in events] == reference_sized(stream, limit)
+    whole, _ = decode_in_chunks(stream, [], max_event_bytes=limit)
+    assert [e.offset for e in events] == [e.offset for e in whole]
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n", b"\r"])
+def test_decoder_when_many_comment_lines_before_an_event_then_event_kept_memory_flat(
+    line_end: bytes,
+) -> None:
+    d = SSEDecoder(max_event_bytes=1024)
+    comments = (b": keep-alive" + line_end) * 5000  # 70 KB of comments, no blank line
+    out: list[SSEEvent] = []
+    for i in range(0, len(comments), 4096):
+        out += d.feed(comments[i : i + 4096])
+        assert d._tail_len <= 1024 + 4096  # never more than the limit and one chunk
+    out += d.feed(b"data: after" + line_end + line_end)
+    assert [(e.oversize, e.data) for e in out] == [(False, "after")]
+    assert out[0].offset == 0  # the event's block began with the first comment
+
+
+def test_decoder_when_one_comment_line_is_megabytes_then_dropped_as_it_streams() -> None:
+    d = SSEDecoder(max_event_bytes=1024)
+    out = d.feed(b"data: a\n:")
+    for _ in range(300):
+        out += d.feed(b"x" * 10_000)
+        assert d._tail_len <= 1024 + 10_000
+    out += d.feed(b"\r")
+    out += d.feed(b"\ndata: b\n\n")
+    assert [(e.oversize, e.data) for e in out] == [(False, "a\nb")]
+
+
+@pytest.mark.parametrize("cuts", [[], [3], [2, 3], [4]])
+def test_decoder_when_crlf_of_a_comment_is_torn_then_it_does_not_count(cuts: list[int]) -> None:
+    stream = b":c\r\ndata: xx\n\n"  # the data line is 9 bytes: exactly the limit
+    events, _ = decode_in_chunks(stream, cuts, max_event_bytes=9)
+    assert [(e.oversize, e.data, e.offset) for e in events] == [(False, "xx", 0)]

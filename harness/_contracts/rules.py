@@ -70,7 +70,9 @@ def one_of(names: Sequence[str], joiner: str = "or") -> str:
 def sse_event_too_large(event: SSEEvent) -> str | None:
     """An event (or a single line of one) was larger than ``--max-event-bytes`` (1 MiB by
     default).  The harness drops such an event unread so memory stays bounded, so it could not
-    check its content.  Clients usually have a limit too.  Send large results in pieces (several
+    check its content.  Comment lines (``: keep-alive``) do not count towards an event's size:
+    they are dropped as they arrive, however many come before the blank line.  Clients usually
+    have a limit too.  Send large results in pieces (several
     progress events, or a file URL), or raise the limit if the event is meant to be that big."""
     if event.oversize:
         return f"the event at byte {event.offset} is over the size limit; it was not checked"

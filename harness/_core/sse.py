@@ -149,6 +149,10 @@ class SSEDecoder:
         self._size = 0  # bytes of the parsed lines of the event, terminators included
         self._skipping = False  # inside an oversize event: drop lines until a blank line
         self._skip_mid_line = False  # ... and the bytes dropped last ended mid-line
+        # Comments do not count towards an event's size, and are not kept: a comment line
+        # still arriving when the unparsed bytes pass the limit is dropped as it streams.
+        self._in_comment = False  # inside such a comment line: drop bytes to its line end
+        self._cr_comment = False  # the line the last chunk's final CR ended was a comment
 
     # -- public -------------------------------------------------------------------------------
 
@@ -169,6 +173,10 @@ class SSEDecoder:
                 self._lf_after_cr(out)
                 if not chunk:
                     return out
+        if self._in_comment:
+            chunk = self._end_comment(chunk)
+            if not chunk:
+                return out
         if b"\r" not in chunk and not (self._skipping or self._tail_cr):
             self._feed_lf(chunk, out, at)
             return out
@@ -183,7 +191,7 @@ class SSEDecoder:
         """The LF of a CRLF torn across chunks: the line already ended at the CR, but the LF
         still counts towards the size of the event being built, whatever the chunking."""
         self._pos += 1
-        if self._ev_start >= 0 and not self._skipping:
+        if self._ev_start >= 0 and not self._skipping and not self._cr_comment:
             self._size += 1
             if self._size > self.max_event_bytes:
                 self._overflow(out)
@@ -206,7 +214,7 @@ class SSEDecoder:
         pending = bool(self._data or self._type or self._ev_retry is not None or self._skipping)
         self.truncated = pending or bool(partial and not partial.startswith(b":"))
         self._reset_event()
-        self._skipping = False
+        self._skipping = self._in_comment = False
         return []
 
     # -- splitting ----------------------------------------------------------------------------
@@ -231,7 +239,7 @@ class SSEDecoder:
             self._tail_len += len(chunk)
             if b"\n\n" not in chunk and not (chunk[:1] == b"\n" and tail[-2][-1:] == b"\n"):
                 if self._size + self._tail_len > self.max_event_bytes:
-                    self._overflow(out)
+                    self._compact(out, at)
                 return  # no event boundary yet: nothing to parse
             buf = b"".join(tail)
             self._tail, self._tail_len = [], 0
@@ -239,7 +247,7 @@ class SSEDecoder:
             buf = chunk
         rest = self._split(buf, out, at, 1)
         if rest:
-            self._keep(rest, out)
+            self._keep(rest, out, at)
 
     def _feed_crlf(self, chunk: bytes, out: list[SSEEvent], at: float | None) -> None:
         """A chunk that completes an event and has CR in it: if every line end in the buffer
@@ -255,9 +263,9 @@ class SSEDecoder:
             return
         rest = self._split(chunk.replace(b"\r\n", b"\n"), out, at, 2)
         if rest:  # keep the raw bytes, so that the next CRLF chunk can take the bulk path too
-            self._keep(chunk[len(chunk) - len(rest) - rest.count(b"\n") :], out)
             # ... but they may hold CRLF line ends, which the LF path would misread.
             self._tail_cr = b"\n" in rest
+            self._keep(chunk[len(chunk) - len(rest) - rest.count(b"\n") :], out, at)
 
     def _split(self, buf: bytes, out: list[SSEEvent], at: float | None, w: int) -> bytes:
         """Parse the complete events in LF-only ``buf``; return the unparsed rest.
@@ -278,10 +286,47 @@ class SSEDecoder:
             rest = rest[1:]
         return rest
 
-    def _keep(self, rest: bytes, out: list[SSEEvent]) -> None:
+    def _keep(self, rest: bytes, out: list[SSEEvent], at: float | None) -> None:
         self._tail, self._tail_len = [rest], len(rest)
         if self._size + len(rest) > self.max_event_bytes:
-            self._overflow(out)
+            self._compact(out, at)
+
+    def _compact(self, out: list[SSEEvent], at: float | None) -> None:
+        """The unparsed bytes passed the limit: parse their complete lines now, to see how
+        much of them counts (comments do not), and keep only the unfinished last line."""
+        buf = b"".join(self._tail)
+        self._tail, self._tail_len = [], 0
+        may_cr, self._tail_cr = self._tail_cr, False
+        end = buf.rfind(b"\n") + 1
+        if (
+            end
+            and buf[:1] == b":"
+            and not may_cr
+            and b"\r" not in buf
+            and buf.count(b"\n:", 0, end - 1) == buf.count(b"\n", 0, end) - 1
+        ):  # whole lines, every one a comment (a keep-alive flood): skipped at C speed
+            if self._ev_start < 0:
+                self._ev_start = self._pos
+            self._pos += end
+            buf = buf[end:]
+            if not buf:
+                return
+        self._feed_general(buf, out, at)
+
+    def _end_comment(self, chunk: bytes) -> bytes:
+        """Drop the rest of a comment line being skipped; return what follows its line end."""
+        lf, cr = chunk.find(b"\n"), chunk.find(b"\r")
+        end = lf if cr < 0 or 0 <= lf < cr else cr
+        if end < 0:
+            self._pos += len(chunk)
+            return b""
+        self._in_comment = False
+        if end == cr and chunk[end + 1 : end + 2] == b"\n":
+            end += 1  # CRLF
+        elif end == cr == len(chunk) - 1:
+            self._after_cr = self._cr_comment = True  # perhaps a CRLF torn across chunks
+        self._pos += end + 1
+        return chunk[end + 1 :]
 
     def _blocks(self, blocks: list[bytes], out: list[SSEEvent], at: float | None, w: int) -> None:
         """Parse complete blocks, with inline fast paths for the two shapes servers send."""
@@ -412,18 +457,29 @@ class SSEDecoder:
             end = m.end()
             self._line(chunk[start : m.start()], end - start, out, at)
             start = end
-        if chunk[-1:] == b"\r":
-            self._after_cr = True  # perhaps the first half of a CRLF torn across two chunks
         rest = chunk[start:]
         if not rest:
+            if chunk[-1:] == b"\r":
+                self._after_cr = True  # perhaps the first half of a CRLF torn across chunks
+                # ... whose LF counts towards the event's size, unless the line is a comment
+                line_start = max(chunk.rfind(b"\n", 0, -1), chunk.rfind(b"\r", 0, -1)) + 1
+                self._cr_comment = chunk[line_start : line_start + 1] == b":"
             return
         if self._skipping:
             self._pos += len(rest)
             self._skip_mid_line = True
             return
-        self._tail, self._tail_len = [rest], len(rest)
         if self._size + len(rest) > self.max_event_bytes:
+            if rest[:1] == b":":  # a comment line, still arriving: not counted, not kept
+                if self._ev_start < 0:
+                    self._ev_start = self._pos
+                self._pos += len(rest)
+                self._in_comment = True
+                return
+            self._tail, self._tail_len = [rest], len(rest)
             self._overflow(out)
+            return
+        self._tail, self._tail_len = [rest], len(rest)
 
     # -- fields -------------------------------------------------------------------------------
 
@@ -446,6 +502,9 @@ class SSEDecoder:
             return
         if self._ev_start < 0:
             self._ev_start = self._pos
+        if line[:1] == b":":
+            self._pos += n  # a comment: ignored, and not counted towards the event's size
+            return
         self._size += n
         if self._size > self.max_event_bytes:
             self._size -= n
