@@ -284,6 +284,22 @@ def test_run_when_generator_started_a_process_then_timeout_kills_it_too(
     assert not _alive(sleeper)
 
 
+def test_run_when_generator_left_a_daemon_and_hangs_then_timeout_kills_the_daemon_too(
+    worker: GeneratorWorker, tmp_path: Path
+) -> None:
+    checker = FakeRecordingChecker()
+    target = f"{HOSTILE}:hostile_daemon_then_hang"
+    inputs = {"pidfile": str(tmp_path / "pid")}
+    result = worker.run(target, inputs, options(idle_timeout=0.5), checker)
+    assert rules(result) == ["gen.timeout"]
+    daemon = int(checker.events[0].data)  # in a session of its own: no group kill reaches it
+    deadline = time.monotonic() + 5
+    while _alive(daemon) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(daemon)
+    assert run(worker, "counting")[0].violations == []
+
+
 def _alive(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()

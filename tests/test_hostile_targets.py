@@ -183,10 +183,10 @@ def test_check_when_body_is_an_html_page_then_content_type_but_no_cache_control_
 # A module:function target runs in the generator worker; these attack the worker, its pipe and
 # the harness behind it.  Each must end in one gen.* violation, quickly and in bounded memory.
 
-HOSTILE_GENERATORS = Path(__file__).parent / "gen_targets" / "hostile_generators.py"
+GEN_TARGETS = Path(__file__).parent / "gen_targets"
 
 GEN_CASES: dict[str, tuple[str, dict[str, object], str, str]] = {
-    # name: (function, inputs, the rule, words the message must hold)
+    # name: (function, or file:function, inputs, the rule, words the message must hold)
     "1GiB-of-json-from-8MB": (
         "hostile_huge_item",
         {"kind": "shared"},
@@ -229,6 +229,24 @@ GEN_CASES: dict[str, tuple[str, dict[str, object], str, str]] = {
         "gen.crashed",
         "the worker process was killed by SIGKILL",
     ),
+    "kill-the-supervisor": (
+        "hostile_kills_supervisor",
+        {},
+        "gen.crashed",
+        "the worker process was killed by SIGKILL",
+    ),
+    "exits-while-imported": (
+        "hostile_import_exits.py:stream",
+        {},
+        "gen.crashed",
+        "the worker process exited with code 5 while loading the target",
+    ),
+    "garbage-while-imported": (
+        "hostile_import_garbage.py:stream",
+        {},
+        "gen.crashed",
+        "the worker's output is not the harness protocol: 'call me maybe'",
+    ),
     "killpg-of-its-parent": (
         "hostile_kills_parents_group",
         {},
@@ -241,7 +259,8 @@ GEN_CASES: dict[str, tuple[str, dict[str, object], str, str]] = {
 def _check_generator(
     function: str, inputs: dict[str, object]
 ) -> tuple[subprocess.CompletedProcess[str], float, int]:
-    return _check(f"{HOSTILE_GENERATORS}:{function}", "--inputs", json.dumps(inputs))
+    target = function if ":" in function else f"hostile_generators.py:{function}"
+    return _check(f"{GEN_TARGETS / target}", "--inputs", json.dumps(inputs))
 
 
 def _one_violation(r: subprocess.CompletedProcess[str], rule_id: str) -> str:

@@ -124,3 +124,26 @@ def hostile_kills_parents_group() -> Iterator[Any]:
     """SIGKILL to the process group of its parent, which it takes for the harness's."""
     os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)
     yield {"type": "done", "data": {}}
+
+
+def hostile_kills_supervisor() -> Iterator[Any]:
+    """SIGKILL to its parent, the worker's supervisor."""
+    os.kill(os.getppid(), signal.SIGKILL)
+    time.sleep(30)
+    yield {"type": "done", "data": {}}
+
+
+def hostile_daemon_then_hang(pidfile: str) -> Iterator[Any]:
+    """Double-forks a daemon (a session of its own), then hangs: the timeout kills both."""
+    first = os.fork()
+    if first == 0:
+        os.setsid()
+        if os.fork() == 0:
+            Path(pidfile).write_text(str(os.getpid()))
+            time.sleep(120)
+        os._exit(0)
+    os.waitpid(first, 0)
+    while not Path(pidfile).exists():
+        time.sleep(0.01)
+    yield int(Path(pidfile).read_text())
+    time.sleep(120)
