@@ -1060,3 +1060,21 @@ def test_any_schema_when_drawn_and_broken_then_valid_sendable_and_each_break_in_
         assert len(found) == 1, (case, found)
         about_body = case.description.startswith(("body", "required request body", "required body"))
         assert about_body == (found == {"body"}), (case, found)
+
+
+def test_one_of_when_branches_overlap_then_values_of_exactly_one_branch_drawn() -> None:
+    schema = {
+        "oneOf": [{"type": "string"}, {"type": "string", "maxLength": 3}, {"type": "integer"}]
+    }
+    op = op_of("/o", body=schema, body_required=True)
+    seen: list[Any] = []
+
+    @FAST
+    @given(request_strategy(op))
+    def run(raw: dict[str, Any]) -> None:
+        seen.append(raw["body"])
+
+    run()
+    assert len(seen) >= 20
+    assert all(isinstance(v, int) or len(v) > 3 for v in seen)
+    assert any(isinstance(v, str) for v in seen) and any(isinstance(v, int) for v in seen)

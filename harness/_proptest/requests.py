@@ -438,12 +438,25 @@ def _strategy(schema: Any, text: _Text | None) -> st.SearchStrategy[Any]:
     for key in ("oneOf", "anyOf"):
         if isinstance(schema.get(key), list) and schema[key]:
             rest = {k: v for k, v in schema.items() if k != key}
-            return st.one_of([_strategy(_merged(rest, b), text) for b in schema[key]])
+            branches = [_merged(rest, b) for b in schema[key]]
+            if key == "oneOf" and len(branches) > 1:
+                return st.one_of([_only_branch(branches, i, text) for i in range(len(branches))])
+            return st.one_of([_strategy(b, text) for b in branches])
     core = _core(schema, text)
     seeds = _schema_seeds(schema)
     if text is not None:
         seeds = [v for v in seeds if _sendable(v, text)]
     return st.one_of(st.sampled_from(seeds), core) if seeds else core
+
+
+def _only_branch(branches: list[Any], i: int, text: _Text | None) -> st.SearchStrategy[Any]:
+    """Branch ``i`` of a ``oneOf``, without the values another branch accepts too (those
+    would break "exactly one")."""
+    try:
+        others = [jsonschema.Draft202012Validator(b) for j, b in enumerate(branches) if j != i]
+    except jsonschema.exceptions.JsonSchemaException:
+        return _strategy(branches[i], text)
+    return _strategy(branches[i], text).filter(lambda v: not any(o.is_valid(v) for o in others))
 
 
 def _core(schema: Mapping[str, Any], text: _Text | None) -> st.SearchStrategy[Any]:
