@@ -247,6 +247,12 @@ GEN_CASES: dict[str, tuple[str, dict[str, object], str, str]] = {
         "gen.crashed",
         "the worker's output is not the harness protocol: 'call me maybe'",
     ),
+    "closes-the-protocol-pipe": (
+        "hostile_closes_protocol_pipe",
+        {},
+        "gen.crashed",
+        "the worker process exited with code 1 after 0 items",
+    ),
     "killpg-of-its-parent": (
         "hostile_kills_parents_group",
         {},

@@ -875,6 +875,13 @@ def main(argv: list[str] | None = None) -> int:
                 handle(json.loads(line), loader, channel, memory_limit)
     except BrokenPipeError:
         pass  # the parent went away: nothing left to report to
+    except OSError as exc:  # EBADF: the user's code closed or replaced one of our pipes
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(
+                f"stream-harness worker: the pipe to the harness failed ({exc}); "
+                "did the generator close it?\n"
+            )
+        return 1
     except MemoryError:  # outside any run: nothing to attribute it to but the process
         with contextlib.suppress(OSError):
             os.write(args.out_fd, _OUT_OF_MEMORY)

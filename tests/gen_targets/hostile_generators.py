@@ -147,3 +147,10 @@ def hostile_daemon_then_hang(pidfile: str) -> Iterator[Any]:
         time.sleep(0.01)
     yield int(Path(pidfile).read_text())
     time.sleep(120)
+
+
+def hostile_closes_protocol_pipe() -> Iterator[Any]:
+    """Closes the worker's end of the protocol pipe, then yields: the worker cannot report."""
+    flag = next(a for a in sys.argv if a.startswith("--out-fd="))
+    os.close(int(flag.partition("=")[2]))
+    yield {"type": "done", "data": {}}
