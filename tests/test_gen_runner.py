@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -571,10 +572,13 @@ def test_gen_when_item_over_max_event_bytes_then_gen_item_too_large_and_run_stop
     checker = PrefabChecker()
     result = worker.run(target, {"size": 5000}, options(max_event_bytes=1024), checker)
     assert [v.rule for v in result.violations] == ["gen.item-too-large"]
-    assert result.violations[0].message == (
-        "item #1 (dict) is at least 5029 bytes of JSON, more than --max-event-bytes = 1024; "
-        "the run stopped there"
-    )
+    message = result.violations[0].message
+    assert re.fullmatch(
+        r"item #1 \(dict\) is at least (\d+) bytes of JSON, more than --max-event-bytes = "
+        r"1024; the run stopped there",
+        message,
+    ), message
+    assert 1024 < int(message.split()[6]) <= 5029  # a floor of the real size, past the limit
     assert result.events == 1  # the start event; not the done after the large one
     small = worker.run(target, {"size": 10}, options(max_event_bytes=1024), PrefabChecker())
     assert small.violations == []
@@ -620,6 +624,10 @@ def test_json_size_floor_when_shared_string_then_stops_without_serialising() -> 
     began = time.monotonic()
     assert json_size_floor(item, 1 << 20) > 1 << 20
     assert time.monotonic() - began < 1.0  # it stopped at the limit, not at the end
+    deep: Any = ["x" * 1022] * 2000  # 2 MB of JSON under 5 000 lists: past any recursion limit
+    for _ in range(5000):
+        deep = [deep]
+    assert json_size_floor(deep, 1 << 20) > 1 << 20
     looped: list[Any] = []
     looped.append(looped)
     assert json_size_floor(looped, 100) < 100  # a cycle is json.dumps' to report

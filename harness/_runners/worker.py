@@ -63,7 +63,7 @@ import threading
 import time
 import traceback
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
@@ -329,77 +329,78 @@ def json_size_floor(item: object, limit: int) -> int:
     it never overestimates; and while it stays within the limit the real text is at most a few
     times larger (escapes, UTF-8, float digits), so serialising the item is then safe.  A walk,
     not the length of the largest string: a list holding one 1 KiB string a million times is a
-    few MB in memory and a gigabyte as JSON.
+    few MB in memory and a gigabyte as JSON.  The walk keeps its own stack (no recursion limit:
+    nesting cannot cut it short) of at most about ``limit`` entries, since every value pushed
+    has been counted as one byte at least.  A long list of strings or of numbers -- the shape of
+    nearly every large item -- is counted in C (``set(map(type, ...))``, ``sum(map(len, ...))``).
     """
-    floor = _Floor(limit)
-    with contextlib.suppress(RecursionError):  # too deep for json.dumps too: it will say so
-        floor.value(item)
-    return floor.total
+    total = 0
+    walking: set[int] = set()  # the containers around the current one: a cycle is left to dumps
+    stack: list[Any] = [item]
+    while stack and total <= limit:
+        obj = stack.pop()
+        kind = type(obj)
+        if kind is str:
+            total += len(obj) + 2
+        elif kind is _Done:
+            walking.discard(obj.key)
+        elif kind is dict or kind is list or kind is tuple or isinstance(obj, dict | list | tuple):
+            key = id(obj)
+            if key in walking:
+                continue
+            n = len(obj)
+            if n > limit:
+                return total + n
+            walking.add(key)
+            stack.append(_Done(key))
+            if n <= _SMALL:  # the usual item: a few keys, strings and numbers, in a plain loop
+                total += n + 1  # brackets and commas
+                if isinstance(obj, dict):
+                    for name in obj:  # quoted, and a colon
+                        total += len(name) + 3 if type(name) is str else _leaf_floor(name) + 1
+                    obj = obj.values()
+                for v in obj:
+                    if type(v) is str:
+                        total += len(v) + 2
+                    else:
+                        stack.append(v)
+                continue
+            parts = [list(obj), list(obj.values())] if isinstance(obj, dict) else [obj]
+            for values in parts:  # keys and values as two lists: still a floor
+                total, rest = _count_values(values, total, limit)
+                stack.extend(rest)
+        else:
+            total += _leaf_floor(obj)
+    return total
+
+
+class _Done:
+    """On the walk's stack: the container ``key`` has been walked (it may appear again)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: int) -> None:
+        self.key = key
+
+
+def _count_values(values: Sequence[Any], total: int, limit: int) -> tuple[int, Sequence[Any]]:
+    """Count a container's values where C can; the new total and the values left to walk."""
+    n = len(values)
+    total += n + 1  # brackets and commas
+    if total > limit:
+        return total, ()
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        return total + sum(map(len, values)) + 2 * n, ()
+    if kinds <= {int, bool}:  # a digit or more each, and fewer than 77/256 a bit, never
+        return total + max(n, sum(map(int.bit_length, values)) * 77 >> 8), ()
+    if kinds <= _SCALARS and int not in kinds:  # at most 24 characters each
+        return total + n, ()
+    return total, values
 
 
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
-
-
-class _Floor:
-    """The walk of :func:`json_size_floor`.  Small containers are walked in a plain loop; a long
-    list of strings or of numbers -- the shape of nearly every large item -- is counted in C
-    (``set(map(type, ...))``, ``sum(map(len, ...))``)."""
-
-    __slots__ = ("_open", "limit", "total")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.total = 0
-        self._open: set[int] = set()  # containers being walked: a cycle is json.dumps' to report
-
-    def value(self, obj: Any) -> None:
-        kind = type(obj)
-        if kind is str:
-            self.total += len(obj) + 2
-        elif kind is dict or kind is list or kind is tuple or isinstance(obj, dict | list | tuple):
-            self._container(obj)
-        else:
-            self.total += _leaf_floor(obj)
-
-    def _container(self, obj: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> None:
-        key = id(obj)
-        if key in self._open:
-            return
-        self._open.add(key)
-        if not isinstance(obj, dict):
-            self._values(obj)
-        elif len(obj) > self.limit:
-            self.total += len(obj)
-        else:  # keys and values as two lists: still a floor
-            self._values(list(obj))
-            if self.total <= self.limit:
-                self._values(list(obj.values()))
-        self._open.discard(key)
-
-    def _values(self, values: list[Any] | tuple[Any, ...]) -> None:
-        n = len(values)
-        self.total += n + 1  # brackets and commas
-        if n <= 16:
-            for v in values:
-                if type(v) is str:
-                    self.total += len(v) + 2
-                else:
-                    self.value(v)
-            return
-        if self.total > self.limit:
-            return
-        kinds = set(map(type, values))
-        if kinds == {str}:
-            self.total += sum(map(len, values)) + 2 * n
-        elif kinds <= {int, bool}:  # a digit or more each, and fewer than 77/256 a bit, never
-            self.total += max(n, sum(map(int.bit_length, values)) * 77 >> 8)
-        elif kinds <= _SCALARS and int not in kinds:  # at most 24 characters each
-            self.total += n
-        else:
-            for v in values:
-                if self.total > self.limit:
-                    return
-                self.value(v)
+_SMALL: Final = 16
 
 
 def _leaf_floor(obj: object) -> int:
