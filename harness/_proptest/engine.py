@@ -55,7 +55,7 @@ from hypothesis.database import (
     ExampleDatabase,
     InMemoryExampleDatabase,
 )
-from hypothesis.errors import Unsatisfiable
+from hypothesis.errors import FlakyStrategyDefinition, Unsatisfiable
 from hypothesis.reporting import with_reporter
 
 from harness._contracts.manifest import (
@@ -306,6 +306,11 @@ class _Hypothesis:
                 wrapped()
             except Unsatisfiable:
                 return []  # every input was rejected (after a hang): nothing to report
+            except FlakyStrategyDefinition:
+                # Hypothesis saw a choice sequence draw differently twice: a shrink step that
+                # rejected an input (its budget of hangs spent) on one pass and not another.
+                # The step found nothing more; what was found before it stands.
+                return []
             except BaseException as exc:
                 return list(_flatten(exc))
         return []
