@@ -49,6 +49,7 @@ import gevent.pool  # type: ignore[import-untyped]
 import psutil  # type: ignore[import-untyped]
 from locust import User, constant, events, task
 from locust.env import Environment
+from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness._contracts.registry import get_checker
@@ -81,6 +82,9 @@ _MONITOR_EVERY = 1.0
 _LAG_PROBE = 0.05
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
+#: Master, at the end of the run: how long it waits for the workers' last reports (less than
+#: the backstop of Locust's own -t, _runner._BACKSTOP_S).
+_LAST_REPORT_S = 8.0
 #: Wall-clock seconds = monotonic + this (per-second series must line up across workers).
 _WALL = time.time() - time.monotonic()
 #: `stream-harness load` passes the path and headers here, not on the command line: its query
@@ -119,6 +123,10 @@ class _Process:
         self.trace: list[dict[str, Any]] | None = None
         self.done = False
         self.words = _Words()
+        #: Worker: its users were stopped (the report it sends now is its last).
+        self.stopped = False
+        #: Master: the workers whose last report arrived.
+        self.last_reports: set[str] = set()
 
 
 class _Words:
@@ -692,6 +700,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     _P.started_wall = time.time()
     _P.started_mono = time.monotonic()
     _P.stopped_wall = None
+    _P.stopped = False
+    _P.last_reports = set()
     _P.done = False
     _P.arrival_rate = _P.arrival_rate_now = 0.0
     _P.arrival_rate_by_worker = {}
@@ -718,11 +728,26 @@ def _end_of_run(environment: Environment, at: float) -> None:
         gevent.sleep(left)
     _P.stopped_wall = time.time()
     runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        _quit_workers(runner)
     if runner is not None:
         runner.quit()
 
 
+def _quit_workers(runner: MasterRunner) -> None:
+    """Tell every worker to quit, and wait (bounded) for each one's last report.  Locust's own
+    quit waits a fixed 0.5 s for them, then stops listening: on a busy machine a worker's last
+    report came later, and its streams were missing from the verdict."""
+    workers = {c.id for c in runner.clients.all}
+    for worker in workers:
+        runner.server.send_to_client(Message("quit", None, worker))  # type: ignore[no-untyped-call]
+    until = time.monotonic() + _LAST_REPORT_S
+    while not workers <= _P.last_reports and time.monotonic() < until:
+        gevent.sleep(0.05)
+
+
 def _on_test_stop(environment: Environment, **_: Any) -> None:
+    _P.stopped = True  # a worker's users are gone: its next report is its last
     if _P.stopped_wall is None:  # (--sse-run-time set it when the window closed)
         _P.stopped_wall = time.time()
     if _P.monitor is not None:
@@ -742,6 +767,7 @@ def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
         _P.sent[k] += int(c.get(k, 0))
     dumped["arrival_rate"] = _P.arrival_rate
     dumped["report"] = _P.report.take()
+    dumped["last"] = _P.stopped
     data["stream_harness"] = dumped
 
 
@@ -753,6 +779,8 @@ def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
         rate = float(dumped.get("arrival_rate", 0.0))
         by_worker = _P.arrival_rate_by_worker
         by_worker[client_id] = max(by_worker.get(client_id, 0.0), rate)
+        if dumped.get("last"):
+            _P.last_reports.add(client_id)
 
 
 def _on_quit(exit_code: int, **_: Any) -> None:
