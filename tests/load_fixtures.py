@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["FakeFastServer", "LoadServer", "running"]
+__all__ = ["FakeFastServer", "LagProbe", "LoadServer", "running"]
 
 MAX_EVENTS = 200_000
 MAX_DELAY_S = 10.0
@@ -328,6 +328,39 @@ class FakeFastServer:
     def close(self) -> None:
         self._stop.set()
         self._sock.close()
+
+
+class LagProbe:
+    """How late this process's threads wake up while the ``with`` block runs: the lateness of
+    the fixture servers that run here, measured in the same run as what a test asserts.  A test
+    of timings adds it (and the load process's own ``loop_lag_max_ms``) to its margins, so a
+    busy machine widens them and an idle one keeps them tight."""
+
+    PERIOD = 0.01
+
+    def __init__(self) -> None:
+        self.max_ms = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            t = time.monotonic()
+            time.sleep(self.PERIOD)
+            self.max_ms = max(self.max_ms, (time.monotonic() - t - self.PERIOD) * 1000.0)
+
+    def __enter__(self) -> LagProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def slack_ms(self, verdict: dict[str, Any] | None = None) -> float:
+        """This process's worst lateness, plus the load process's (from its verdict)."""
+        run = (verdict or {}).get("run") or {}
+        return self.max_ms + float(run.get("loop_lag_max_ms") or 0.0)
 
 
 def _every(q: dict[str, str], name: str, number: int) -> bool:

@@ -17,7 +17,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from http_fixtures import closed_port
-from load_fixtures import LoadServer, running
+from load_fixtures import LagProbe, LoadServer, running
 
 RUN_TIMEOUT = 90
 EXE = [sys.executable, "-m", "harness._cli.main"]
@@ -51,32 +51,37 @@ def test_load_when_short_run_then_verdict_is_sane_and_a_missed_threshold_exits_1
     server: tuple[str, LoadServer], tmp_path: Path
 ) -> None:
     base, _ = server
-    code, v, err = _load(
-        tmp_path,
-        f"{base}/stream?n=10&gap_ms=20&sent=1",
-        "--users", "8", "--run-time", "3s",
-        "--threshold", "ttfb_ms.p95<1000",
-        "--threshold", "inter_event_ms.p99<1",  # events are 20 ms apart: missed
-    )  # fmt: skip
+    with LagProbe() as lag:
+        code, v, err = _load(
+            tmp_path,
+            f"{base}/stream?n=10&gap_ms=20&sent=1",
+            "--users", "8", "--run-time", "3s",
+            "--threshold", "ttfb_ms.p95<1000",
+            "--threshold", "inter_event_ms.p99<1",  # events are 20 ms apart: missed
+        )  # fmt: skip
     assert code == 1, err
     assert v is not None
+    # The margins below widen by how late the server's thread and the load process woke up
+    # in this very run: tight on an idle machine, honest on a busy one.
+    slack = lag.slack_ms(v)
     assert {"ok", "requests", "failures", "metrics", "thresholds", "violations"} <= set(v)
     assert not v["ok"] and v["failures"] == 0 and v["violations"] == []
     assert 8 <= v["requests"] <= 8 * 3 / 0.2 + 8
     # --run-time to within 100 ms (3 s measured about 2.2 s when Locust's -t ended the run).
-    assert abs(v["run"]["duration_s"] - 3.0) < 0.1, v["run"]
+    assert abs(v["run"]["duration_s"] - 3.0) < 0.1 + slack / 1000.0, (v["run"], slack)
     assert v["run"]["scenario"] == "Steady"
     m = v["metrics"]
     for name in ("ttfb_ms", "first_event_ms", "inter_event_ms", "stream_ms", "events_per_s"):
         assert set(m[name]) >= {"p50", "p90", "p95", "p99", "max"}, name
         assert m[name]["count"] > 0 and m[name]["p50"] <= m[name]["p99"] <= m[name]["max"]
     assert "reconnect_ms" in m and m["reconnect_ms"]["count"] == 0
-    assert 0 < m["ttfb_ms"]["p50"] < 50
+    assert 0 < m["ttfb_ms"]["p50"] < 50 + slack
     assert m["ttfb_ms"]["p50"] <= m["first_event_ms"]["p50"] < m["first_content_ms"]["p50"]
-    assert 15 < m["inter_event_ms"]["p50"] < 30  # 20 ms, sub-millisecond resolution
-    assert 200 < m["stream_ms"]["p50"] < 400  # 11 gaps of 20 ms
-    assert 30 < m["events_per_s"]["p50"] < 60
-    assert m["server_delay_ms"]["p50"] < 20
+    # 20 ms, sub-millisecond resolution (a late wake-up makes one gap long, the next short)
+    assert 15 - slack < m["inter_event_ms"]["p50"] < 30 + slack, slack
+    assert 200 - slack < m["stream_ms"]["p50"] < 400 + slack, slack  # 11 gaps of 20 ms
+    assert 30 * 400 / (400 + slack) < m["events_per_s"]["p50"] < 60 * 200 / max(200 - slack, 50)
+    assert m["server_delay_ms"]["p50"] < 20 + slack
     assert v["thresholds"] == [
         {"expr": "ttfb_ms.p95<1000", "ok": True, "value": m["ttfb_ms"]["p95"]},
         {"expr": "inter_event_ms.p99<1", "ok": False, "value": m["inter_event_ms"]["p99"]},
@@ -142,22 +147,24 @@ def test_load_when_open_loop_then_arrivals_keep_the_schedule(
     server: tuple[str, LoadServer], tmp_path: Path
 ) -> None:
     base, _ = server
-    code, v, err = _load(
-        tmp_path, f"{base}/stream?n=3&gap_ms=200",  # streams last ~1 s: 20/s overlap
-        "--arrival-rate", "20", "--run-time", "3s",
-    )  # fmt: skip
+    with LagProbe() as lag:
+        code, v, err = _load(
+            tmp_path, f"{base}/stream?n=3&gap_ms=200",  # streams last ~1 s: 20/s overlap
+            "--arrival-rate", "20", "--run-time", "3s",
+        )  # fmt: skip
     assert code == 0, err
     assert v is not None
+    slack = lag.slack_ms(v)
     arrivals = v["run"]["arrivals"]
     assert arrivals["dropped"] == 0 and arrivals["started"] == arrivals["planned"]
     # The schedule runs from the test's start for --run-time: every arrival is planned (it
     # planned 41 of 50 before), and the window is --run-time to the millisecond.
     assert arrivals["planned"] == 20 * 3, arrivals
-    assert abs(v["run"]["duration_s"] - 3.0) < 0.1
+    assert abs(v["run"]["duration_s"] - 3.0) < 0.1 + slack / 1000.0, (v["run"], slack)
     assert v["run"]["scenario"] == "Arrivals"
     assert v["run"]["arrival_rate"] == 20
     q = v["metrics"]["queue_ms"]
-    assert q["count"] > 0 and q["p50"] < 10
+    assert q["count"] > 0 and q["p50"] < 10 + slack
     # Latency counts from the intended start, so it is never less than the queueing delay.
     assert v["metrics"]["ttfb_ms"]["min"] >= q["min"]
 
