@@ -67,11 +67,17 @@ def _paced(events: Sequence[bytes], gap: float) -> Script:
     return [(gap if i else 0.0, e) for i, e in enumerate(events)]
 
 
+#: Chunks every fake stream of this process has handed to the server so far: a test waits for
+#: it to grow (the client is reading) instead of sleeping a guessed time.
+SENT = [0]
+
+
 async def _play(script: Script) -> AsyncIterator[bytes]:
     for delay, chunk in script:
         if delay:
             await asyncio.sleep(min(delay, MAX_DELAY))
         yield chunk
+        SENT[0] += 1
 
 
 def _stream(

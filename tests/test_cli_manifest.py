@@ -357,6 +357,8 @@ def test_manifest_when_interrupted_then_partial_report_and_exit_130(tmp_path: Pa
     import sys
     import time
 
+    import psutil  # type: ignore[import-untyped]
+
     exe = Path(sys.executable).parent / "stream-harness"
     root = Path(__file__).parent.parent / "examples"
     out = tmp_path / "rep"
@@ -366,7 +368,13 @@ def test_manifest_when_interrupted_then_partial_report_and_exit_130(tmp_path: Pa
          "--report-dir", str(out), "--format", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
-    time.sleep(4.0)
+    # Not a guessed sleep (a busy machine starts slowly): the worker process runs the
+    # functions, so the property tests are under way once it is there.
+    deadline = time.monotonic() + 60
+    while not psutil.Process(proc.pid).children() and proc.poll() is None:
+        assert time.monotonic() < deadline, "no worker process started"
+        time.sleep(0.05)
+    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr[-2000:]

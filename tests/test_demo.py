@@ -183,7 +183,9 @@ def test_demo_when_ctrl_c_then_it_stops_cleanly_with_a_partial_report(
             seen.append(line)
             if line.startswith(f"[{step}/5]"):
                 break
-        time.sleep(1.5)  # well into the step: the worker, or Locust, is running
+        # Into the step: the generator worker, or Locust, is running (waited for, not slept:
+        # a busy machine starts processes slowly).
+        _wait_for_child(proc, "--parent-pid=" if step == 4 else "locust")
         started = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends
         out, err = proc.communicate(timeout=30)
@@ -332,6 +334,20 @@ def _links(html: str) -> list[str]:
 def _assert_port_closed(port: int) -> None:
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 2):
         pass
+
+
+def _wait_for_child(proc: subprocess.Popen[str], text: str, timeout: float = 60.0) -> None:
+    """Until a descendant of ``proc`` has ``text`` in its command line."""
+    import psutil  # type: ignore[import-untyped]
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if any(text in part for part in child.cmdline()):
+                    return
+        time.sleep(0.05)
+    raise AssertionError(f"no process with {text!r} started")
 
 
 def _processes_mentioning(text: str) -> list[str]:

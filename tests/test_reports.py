@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 
+from tests import fake_servers
 from tests.fake_servers import FakeGatewayApp
 from tests.http_fixtures import serving
 
@@ -22,6 +23,14 @@ BUGGY = Path(__file__).parent.parent / "examples" / "prefab_buggy.py"
 ARTIFACTS = {"summary.json", "junit.xml", "summary.md", "report.html"}
 
 pytestmark = pytest.mark.timeout(90)
+
+
+def _wait_until(ready: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll for what a test is waiting for (a busy machine starts processes slowly)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -143,6 +152,7 @@ def test_check_when_interrupted_then_partial_report_marked_incomplete(
 ) -> None:
     """Ctrl-C mid-stream: exit 130, and a report of what was measured so far, marked so."""
     out = tmp_path / "rep"
+    sent = fake_servers.SENT[0]
     proc = subprocess.Popen(
         [
             str(EXE),
@@ -160,7 +170,7 @@ def test_check_when_interrupted_then_partial_report_marked_incomplete(
         text=True,
         cwd=tmp_path,
     )
-    time.sleep(2.0)  # start-up and some events; the stream would take 8 s
+    _wait_until(lambda: fake_servers.SENT[0] >= sent + 5)  # some events: the stream takes 8 s
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
@@ -180,12 +190,14 @@ def test_check_generator_when_interrupted_then_partial_report(tmp_path: Path) ->
     """Ctrl-C while a generator (in the worker process) is streaming."""
     fakes = Path(__file__).parent / "gen_targets" / "fake_generators.py"
     out = tmp_path / "rep"
+    marker = tmp_path / "streaming"
     proc = subprocess.Popen(
-        [str(EXE), "check", f"{fakes}:trickles_forever", "--inputs", '{"interval": 0.02}',
+        [str(EXE), "check", f"{fakes}:trickles_forever", "--inputs",
+         json.dumps({"interval": 0.02, "marker": str(marker)}),
          "--report-dir", str(out), "--format", "json", "--idle-timeout", "30"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
-    time.sleep(2.0)
+    _wait_until(marker.exists)  # the generator is streaming
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr

@@ -120,11 +120,15 @@ def hangs_after_first(seconds: float = 60.0) -> Iterator[int]:
     yield 2
 
 
-def trickles_forever(interval: float = 0.05) -> Iterator[int]:
+def trickles_forever(interval: float = 0.05, marker: str = "") -> Iterator[int]:
+    """Never ends; with ``marker``, creates that file once three items were taken (a test
+    waits for it rather than sleeping a guessed time)."""
     i = 0
     while True:
         yield i
         i += 1
+        if marker and i == 3:
+            open(marker, "w").close()
         time.sleep(interval)
 
 
