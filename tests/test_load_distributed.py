@@ -59,7 +59,7 @@ def test_load_master_with_two_workers_started_apart_then_one_verdict_of_both(
     master = subprocess.Popen(
         [*EXE, "load", f"{base}/stream?n=4&gap_ms=10&bad_every=1000000", "--master",
          "--expect-workers", "2", "--master-bind-host", "127.0.0.1", "--master-port", port,
-         "--users", "4", "--run-time", "3s", "--header", "Authorization: Bearer T0KEN-xyz",
+         "--users", "4", "--run-time", "6s", "--header", "Authorization: Bearer T0KEN-xyz",
          "--format", "json", "--report-dir", str(tmp_path / "report")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
         stdin=subprocess.DEVNULL,
@@ -74,7 +74,7 @@ def test_load_master_with_two_workers_started_apart_then_one_verdict_of_both(
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    assert master.returncode == 0, err
+    assert master.returncode == 0, err + out[-1000:] + "".join(worker_errs)[-3000:]
     v = json.loads(out)
     assert v["run"]["workers"] == 2
     assert v["requests"] > 0 and v["failures"] == 0, v["violations"]

@@ -46,6 +46,7 @@ from typing import Any, ClassVar
 
 import gevent  # type: ignore[import-untyped]
 import gevent.pool  # type: ignore[import-untyped]
+import locust.runners
 import psutil  # type: ignore[import-untyped]
 from locust import User, constant, events, task
 from locust.env import Environment
@@ -152,6 +153,12 @@ class _Words:
 
 
 _P = _Process()
+
+# A master drops a worker it has not heard from in HEARTBEAT_LIVENESS seconds (Locust's: 3),
+# and its streams with it.  A worker's loop is busy for that long while its users start on a
+# loaded machine (each compiles its contract's validators): on two busy cores the distributed
+# runs lost a worker.  Locust reads the constant when it counts, so ours holds on the master.
+locust.runners.HEARTBEAT_LIVENESS = max(locust.runners.HEARTBEAT_LIVENESS, 10)
 
 
 def process_metrics() -> LoadMetrics:
@@ -738,6 +745,7 @@ def _quit_workers(runner: MasterRunner) -> None:
     """Tell every worker to quit, and wait (bounded) for each one's last report.  Locust's own
     quit waits a fixed 0.5 s for them, then stops listening: on a busy machine a worker's last
     report came later, and its streams were missing from the verdict."""
+    runner.stop(send_stop_to_client=False)  # as Locust's quit: no users re-dispatched on a quit
     workers = {c.id for c in runner.clients.all}
     for worker in workers:
         runner.server.send_to_client(Message("quit", None, worker))  # type: ignore[no-untyped-call]
