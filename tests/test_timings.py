@@ -107,3 +107,10 @@ def test_session_when_long_then_gap_thresholds_come_from_the_histogram() -> None
     gaps = metrics_from_check(r)["inter_event_ms"]
     assert isinstance(gaps, dict)
     assert math.isclose(gaps["p50"] or 0.0, 2.0, rel_tol=1 / 128) and gaps["min"] == 0.0
+
+
+def test_arrivals_when_one_run_is_huge_then_the_sample_stays_bounded() -> None:
+    a = ArrivalTimes()
+    a.add(5.0, 3 * EXACT_TIMES)
+    assert a.count == 3 * EXACT_TIMES and len(a.samples) <= 2 * MAX_SAMPLES
+    assert a.gaps is not None and a.gaps.count == a.count - 1 and a.gaps.max == 0.0

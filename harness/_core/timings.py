@@ -211,10 +211,11 @@ class ArrivalTimes:
         if nxt >= start + n:
             return
         nxt = max(nxt, start)
+        nxt += -nxt % step  # samples stay at multiples of the step
         self.samples.extend((i, t) for i in range(nxt, start + n, step))
         self._last_sample = self.samples[-1][0]
-        if len(self.samples) > 2 * MAX_SAMPLES:
-            self.step = step * 2
+        while len(self.samples) > 2 * MAX_SAMPLES:
+            self.step *= 2
             self.samples = [s for s in self.samples if s[0] % self.step == 0]
             self._last_sample = self.samples[-1][0]
 
