@@ -8,6 +8,7 @@ go to stderr, one line each, never a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shlex
@@ -198,8 +199,21 @@ def _cmd_rules(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tune_gc() -> None:
+    """Collect garbage at the pace of a stream checker, in a process of our own.
+
+    A check allocates millions of small objects (events, parsed JSON) that die young; the
+    collector's default young generation (700 objects) ran it every ~100 events and cost ``check``
+    15 % of its time.  Every object alive after start-up (modules, the contract) is frozen out of
+    the scans.  Cycles are rare here, and 50 000 pending objects are a few MB at most."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _build_parser().parse_args(argv)
+    if argv is None:  # the process's own command line (not a caller's, nor a test's process)
+        _tune_gc()
     try:
         if ns.command in COMMANDS:
             apply_config(ns, read_config(ns.command))
