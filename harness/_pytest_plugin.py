@@ -4,7 +4,8 @@ target, and fixtures that hand the target to tests.
     pytest --pyargs suites --stream-url https://staging.example \
         --stream-manifest prefab-manifest.json                    # a prefab gateway
     pytest --pyargs suites --stream-url https://api.example/chat/stream \
-        --stream-contract openai-chat --stream-body @request.json  # one streaming endpoint
+        --stream-contract openai-chat --stream-body=@request.json  # one streaming endpoint
+    pytest --pyargs suites --stream-openapi http://127.0.0.1:8000/openapi.json  # an API
 
 Fixtures (each skips the test, with the reason, when its option was not given):
 
@@ -25,6 +26,8 @@ The same configuration as the command line applies (``stream-harness.toml`` or
 suites only): ``contract``, the three timeouts, ``strict``, ``examples`` and ``seed``.
 Malformed ``--stream-body``, ``--stream-method`` or ``--stream-header`` values, and request
 options given with ``--stream-manifest``, are usage errors before anything is collected.
+``--stream-openapi`` reads its document at configure time (:func:`openapi_plan`): a broken one
+is a usage error, one that cannot be reached exit 3.
 
 Thin by design: this module imports only pytest.  The library, httpx and Hypothesis are
 imported by the fixtures and the suites that use them, so installing stream-harness costs
@@ -33,6 +36,7 @@ nothing to a pytest run that does not use it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,12 +47,16 @@ if TYPE_CHECKING:
     from harness._contracts.manifest import Manifest
     from harness._core.options import CheckOptions
     from harness._core.session import CheckResult
+    from harness._proptest.openapi import OpenAPIPlan
 
 #: The suites bound one stream tighter than ``check`` does, unless configured otherwise.
 SUITE_TOTAL_TIMEOUT = 60.0
 
 __all__ = [
+    "check_options",
     "endpoint_request",
+    "in_pytest",
+    "openapi_plan",
     "pytest_addoption",
     "pytest_configure",
     "pytest_report_header",
@@ -79,7 +87,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--stream-body",
         metavar="JSON|@FILE",
-        help="the JSON request body for an endpoint checked alone (@file reads a file)",
+        help="the JSON request body for an endpoint checked alone (--stream-body=@file reads "
+        "a file)",
+    )
+    group.addoption(
+        "--stream-openapi",
+        metavar="SPEC",
+        help="an OpenAPI document (file or URL): one test per streaming operation",
+    )
+    group.addoption(
+        "--stream-base-url",
+        metavar="URL",
+        help="where --stream-openapi's operations are served (default: the document's servers, "
+        "or the URL it was read from)",
+    )
+    group.addoption(
+        "--stream-operation",
+        action="append",
+        default=[],
+        metavar="ID|'METHOD /path'",
+        help="test only this --stream-openapi operation, or one the document does not mark as "
+        "streaming (repeatable)",
     )
     group.addoption(
         "--stream-header",
@@ -142,6 +170,56 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"stream-harness: --stream-header: expected 'Name: value', got {header!r}"
             )
+    if config.getoption("--stream-openapi"):
+        config.stash[_PLAN_KEY] = _plan(config)
+    else:
+        for option in ("--stream-base-url", "--stream-operation"):
+            if config.getoption(option):
+                raise pytest.UsageError(f"stream-harness: {option} needs --stream-openapi SPEC")
+
+
+_PLAN_KEY = pytest.StashKey["OpenAPIPlan"]()
+
+
+def _plan(config: pytest.Config) -> OpenAPIPlan:
+    """Read the OpenAPI document once, before collection: which operations run, with which
+    contracts.  A broken document or a flag naming nothing is a usage error (exit 4), a
+    document URL that cannot be reached exit 3, as with ``stream-harness openapi``."""
+    from harness._core.errors import TargetUnreachable, UsageError
+    from harness._proptest.openapi import plan_openapi
+
+    contract = config.getoption("--stream-contract")
+    try:
+        plan = plan_openapi(
+            config.getoption("--stream-openapi"),
+            check_options(config),
+            base_url=config.getoption("--stream-base-url"),
+            operations=config.getoption("--stream-operation"),
+            contracts=[contract] if contract else [],
+        )
+    except UsageError as e:
+        raise pytest.UsageError(f"stream-harness: --stream-openapi: {in_pytest(str(e))}") from None
+    except TargetUnreachable as e:
+        pytest.exit(f"stream-harness: --stream-openapi: {e}", returncode=3)
+    for planned in plan.operations:
+        if planned.skipped is not None:
+            planned.skipped = in_pytest(planned.skipped)
+    return plan
+
+
+#: The command's flags that the engine's messages name, and this plugin's for the same thing.
+_FLAGS = re.compile(r"(?<![\w-])--(operation|contract|base-url|header|examples|seed|strict)\b")
+
+
+def in_pytest(message: str) -> str:
+    """An engine message with the ``stream-harness`` command's flags (``--contract``) said as
+    this plugin's options (``--stream-contract``)."""
+    return _FLAGS.sub(r"--stream-\1", message)
+
+
+def openapi_plan(config: pytest.Config) -> OpenAPIPlan | None:
+    """What ``--stream-openapi`` runs (read at configure time), or None without it."""
+    return config.stash.get(_PLAN_KEY, None)
 
 
 def _body(text: str | None) -> str | None:
@@ -173,8 +251,16 @@ def endpoint_request(config: pytest.Config) -> tuple[str, str | None]:
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     url, manifest = config.getoption("--stream-url"), config.getoption("--stream-manifest")
+    plan = openapi_plan(config)
+    lines = []
+    if plan is not None:
+        n = len(plan.operations)
+        lines.append(
+            f"stream-harness: testing the OpenAPI document {plan.spec}: {n} operation"
+            f"{'s' * (n != 1)} at {plan.base_url}"
+        )
     if not (url or manifest):
-        return None
+        return lines or None
     contract = settings(config)["contract"]
     line = f"stream-harness: url={url or '-'} manifest={manifest or '-'} contract={contract}"
     if url and manifest:
@@ -185,7 +271,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     else:
         target = "a manifest, no target (--stream-url)"
     strict = " (strict: warnings fail)" if settings(config)["strict"] else ""
-    return [line, f"stream-harness: testing {target}{strict}"]
+    return [line, f"stream-harness: testing {target}{strict}", *lines]
 
 
 _SETTINGS_KEY = pytest.StashKey[dict[str, Any]]()
@@ -267,18 +353,24 @@ def stream_contract(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def stream_options(pytestconfig: pytest.Config, stream_contract: str) -> CheckOptions:
+def stream_options(pytestconfig: pytest.Config) -> CheckOptions:
+    return check_options(pytestconfig)
+
+
+def check_options(config: pytest.Config) -> CheckOptions:
+    """CheckOptions of the settings: the contract, --stream-header, the timeouts (the first-byte
+    and idle ones capped by the total) and strictness."""
     from harness._cli.flags import _header
     from harness._core.options import CheckOptions
 
-    values = settings(pytestconfig)
+    values = settings(config)
     total: float = values["total-timeout"]
     try:
-        headers = tuple(_header(h) for h in pytestconfig.getoption("--stream-header"))
+        headers = tuple(_header(h) for h in config.getoption("--stream-header"))
     except Exception as e:  # argparse.ArgumentTypeError: a usage error, said once
         raise pytest.UsageError(f"--stream-header: {e}") from None
     return CheckOptions(
-        contract=stream_contract,
+        contract=values["contract"],
         headers=headers,
         first_byte_timeout=min(values["first-byte-timeout"], total),
         idle_timeout=min(values["idle-timeout"], total),

@@ -14,6 +14,8 @@ r"""Conformance suites, run with pytest against one streaming endpoint or a pref
     test_invalid_inputs.py   inputs the manifest rules out get a 4xx JSON error or one error
                              event -- never a 5xx, a hang, a broken stream or a normal run
     test_resume.py           a gateway's stream dropped half-way resumes after Last-Event-ID
+    test_openapi.py          --stream-openapi SPEC: each streaming operation of the document,
+                             property-tested by the engine of `stream-harness openapi`
 
 A failing test's message names the rule ids (``progress.bounds``, ``gen.raised``...) that
 ``stream-harness rules`` explains.  A test that does not apply to the target given is

@@ -7,6 +7,7 @@ The targets the options describe:
     --stream-url URL                     one streaming endpoint, checked as given
     --stream-url URL --stream-manifest   a prefab gateway: each function at URL/invoke/{name}
     --stream-manifest alone              the manifest, checked on its own
+    --stream-openapi SPEC                an OpenAPI document: one test per streaming operation
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ def deselect(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not selected_files:
         lines.append(
             "nothing to run: give --stream-url URL (one streaming endpoint; --stream-contract, "
-            "--stream-method, --stream-body), or --stream-url and --stream-manifest (a prefab "
-            "gateway)"
+            "--stream-method, --stream-body), --stream-url and --stream-manifest (a prefab "
+            "gateway), or --stream-openapi SPEC (one test per streaming operation)"
         )
 
 

@@ -14,14 +14,17 @@ import harness._runners.gen  # noqa: F401  (registers the gen.* rules the gatewa
 from harness._contracts.gateway_codes import GatewayCodes
 from harness._contracts.manifest import FunctionSpec, load_manifest
 from harness._core.errors import UsageError
+from harness._core.results import OperationReport
 from harness._core.rules import Violation
 from harness._proptest import FunctionReport, simplest_value
 
 __all__ = [
     "GatewayCodes",
+    "describe_operation",
     "describe_report",
     "endpoint_label",
     "failing",
+    "operation_params",
     "rich_value",
     "streaming_functions",
 ]
@@ -63,6 +66,24 @@ def endpoint_label(config: pytest.Config) -> str | None:
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return f"{method} {path}"
+
+
+def operation_params(config: pytest.Config) -> list[Any]:
+    """One parameter per operation ``--stream-openapi`` plans to test (its id the operation's
+    label, ``POST /path``); one it cannot test is skipped with the engine's reason."""
+    from harness._pytest_plugin import openapi_plan
+
+    plan = openapi_plan(config)
+    if plan is None:
+        return [pytest.param(None, id="no-document")]
+    return [
+        pytest.param(
+            p,
+            id=p.label,
+            marks=[pytest.mark.skip(reason=p.skipped)] if p.skipped is not None else [],
+        )
+        for p in plan.operations
+    ]
 
 
 def failing(violations: list[Violation], strict: bool) -> list[Violation]:
@@ -107,12 +128,40 @@ def describe_report(report: FunctionReport) -> str:
         f"(rules: {', '.join(sorted({v.rule for f in report.failures for v in f.errors}))})"
     ]
     for f in report.failures:
-        shrunk = "minimal inputs" if f.shrunk else "inputs (not shrunk: it cost a timeout)"
-        lines.append(f"  {f.rule} -- {shrunk}: {json_text(f.inputs)}")
+        what = "inputs" if f.request is None else "request"
+        shrunk = f"minimal {what}" if f.shrunk else f"{what} (not shrunk: it cost a timeout)"
+        lines.append(
+            f"  {f.rule} -- {shrunk}: {json_text(f.inputs if f.request is None else f.request)}"
+        )
         lines += [f"    {describe(v)}" for v in f.errors]
         lines.append(f"    reproduce: {f.reproducer}")
         if f.curl:
             lines.append(f"    or: {f.curl}")
+    return "\n".join(lines)
+
+
+def describe_operation(op: OperationReport) -> str:
+    """An OpenAPI operation's findings: each failure with its minimal request and reproducers,
+    the invalid requests mishandled, the warnings and thresholds that fail."""
+    report = op.report
+    ident = f" ({op.operation_id})" if op.operation_id else ""
+    lines = [
+        f"{op.operation}{ident}: contract {op.contract}, {report.examples} examples"
+        + (f", {op.rejected} rejected with a documented 4xx" if op.rejected else "")
+    ]
+    if report.failures:
+        lines += describe_report(report).splitlines()[1:]
+    for case in report.invalid_inputs:
+        if not case.ok:
+            lines.append(f"  invalid request ({case.case}) -- answered wrongly:")
+            lines += [f"    {describe(v)}" for v in case.violations if v.is_error]
+            if case.curl:
+                lines.append(f"    reproduce: {case.curl}")
+    lines += [f"  {describe(v)}" for v in report.warnings if v.is_error]
+    for t in report.thresholds:
+        if not t.ok:
+            value = "not measured" if t.value is None else f"{t.value:.1f}"
+            lines.append(f"  threshold {t.expr}: {value}")
     return "\n".join(lines)
 
 

@@ -23,6 +23,9 @@ import fake_fastapi_streams
 import pytest
 from gateway_fixtures import serve
 from http_fixtures import serving
+from openapi_fixtures import serving_apps, spec_url, write_document
+
+from harness._contracts.catalog import load_all
 
 pytestmark = pytest.mark.timeout(600)
 pytest_plugins = ["pytester"]
@@ -152,7 +155,7 @@ def test_suites_when_gateway_given_then_the_endpoint_check_is_deselected_with_th
     good = runs["good"]
     assert not [case for case in good.cases if case.startswith("test_endpoint_conforms")]
     assert "test_stream_contract.py::test_endpoint_conforms deselected: not with " in good.output
-    assert "1 deselected" in good.output
+    assert "2 deselected" in good.output
 
 
 # -- one streaming endpoint: --stream-url without --stream-manifest ----------------------------
@@ -163,9 +166,17 @@ SUITE_FILES = ("test_invalid_inputs.py", "test_manifest.py", "test_resume.py")
 @pytest.fixture(scope="module", autouse=True)
 def suite_modules() -> None:
     """Import what the suites import once, before any ``pytester`` is set up: pytester forgets
-    the modules imported during a test, and the rule registry (kept) would refuse the rules of
-    a rule module imported again."""
-    for name in ("suites.conftest", "harness._runners.check"):
+    the modules imported during a test, and what stays would not know their second import --
+    the rule registry would refuse the rules of a rule module imported again, and httpx (which
+    imports httpcore on its first request and keeps its exception classes) would no longer
+    recognise httpcore's errors."""
+    load_all()
+    for name in (
+        "httpcore",
+        "httpcore._backends.anyio",
+        "suites.conftest",
+        "harness._runners.check",
+    ):
         importlib.import_module(name)
     for path in sorted((ROOT / "suites").glob("test_*.py")):
         importlib.import_module(f"suites.{path.stem}")
@@ -205,10 +216,11 @@ def test_suites_when_endpoint_url_and_contract_then_that_url_is_checked_and_the_
     assert run.cases == {
         "test_endpoint_conforms[GET /api/v1/roadmaps/stream?goal=go]": ("passed", "")
     }
-    assert "1 passed, 6 deselected" in run.output
+    assert "1 passed, 7 deselected" in run.output
     assert "GET /api/v1/roadmaps/stream?goal=go: 7 events, contract agent-stages" in run.output
     for name in SUITE_FILES:
         assert f"{name} deselected: needs --stream-manifest" in run.output
+    assert "test_openapi.py deselected: needs --stream-openapi" in run.output
     assert "test_stream_contract.py::test_stream_conforms deselected: needs --stream-manifest" in (
         run.output
     )
@@ -326,7 +338,7 @@ def test_suites_when_no_target_given_then_everything_deselected_with_the_reasons
     run = run_suites(pytester)
     assert run.returncode == 5, run.output
     assert run.cases == {}
-    assert "7 deselected" in run.output
+    assert "8 deselected" in run.output
     assert "test_resume.py deselected: needs --stream-url and --stream-manifest" in run.output
     assert "test_manifest.py::test_manifest_is_valid deselected: needs --stream-manifest" in (
         run.output
@@ -356,6 +368,8 @@ def test_suites_when_manifest_alone_then_only_its_validity_is_tested(
             ("--stream-manifest", str(MANIFEST), "--stream-body", "{}"),
             "--stream-body applies to an endpoint checked alone",
         ),
+        (("--stream-operation", "chat"), "--stream-operation needs --stream-openapi SPEC"),
+        (("--stream-openapi", "missing.yaml"), "--stream-openapi: no such OpenAPI document"),
     ],
 )
 def test_suites_when_request_option_is_bad_then_usage_error_before_collection(
@@ -365,6 +379,69 @@ def test_suites_when_request_option_is_bad_then_usage_error_before_collection(
     assert run.returncode == 4, run.output
     assert message in run.output
     assert "Traceback" not in run.output and run.cases == {}
+
+
+# -- --stream-openapi: one test per operation ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def openapi_apps() -> Iterator[dict[str, str]]:
+    with serving_apps(("token_stream", "json_documented")) as urls:
+        yield urls
+
+
+OPENAPI = ("--stream-seed", SEED, "--stream-database", "none")
+
+
+def test_suites_when_openapi_given_then_one_test_per_operation_with_minimal_request_and_reproducer(
+    openapi_apps: dict[str, str], pytester: pytest.Pytester
+) -> None:
+    """The token-stream app: GET /stream cut on an empty prompt, GET /stream/quota answering
+    an undocumented 429, GET /stream/count correct -- three tests, two failures."""
+    url = openapi_apps["token_stream"]
+    run = run_suites(pytester, "--stream-openapi", spec_url(url), *OPENAPI)
+    assert run.returncode == 1, run.output
+    assert run.outcome("test_operation_conforms[GET /stream/count]") == "passed", run.output
+    cut = run.cases["test_operation_conforms[GET /stream]"]
+    assert cut[0] == "failure", run.output
+    assert (
+        '-- minimal request: {"method": "GET", "path": "/stream", "query": {"prompt": ""'
+        in (cut[1])
+    )
+    assert f"reproduce: stream-harness check '{url}/stream?prompt=" in cut[1]
+    assert f"or: curl -N -X GET '{url}/stream?prompt=" in cut[1]
+    quota = run.cases["test_operation_conforms[GET /stream/quota]"]
+    assert quota[0] == "failure", run.output
+    assert "openapi.undocumented-status (error): HTTP 429 is not documented" in quota[1]
+    assert len(run.cases) == 3, run.output
+    assert "test_stream_contract.py::test_endpoint_conforms deselected: needs --stream-url" in (
+        run.output
+    )
+
+
+def test_suites_when_every_operation_skipped_then_skips_with_reasons_and_not_a_pass(
+    openapi_apps: dict[str, str], pytester: pytest.Pytester
+) -> None:
+    """A document read from a file, served at --stream-base-url: an operation documented as
+    application/json without a contract, and one whose body cannot be generated."""
+    doc = write_document("json_documented", pytester.path, "yaml")
+    given = ("--stream-openapi", str(doc), "--stream-base-url", openapi_apps["json_documented"])
+    named = ("--stream-operation", "echo", "--stream-operation", "POST /v1/transcribe")
+    run = run_suites(pytester, *given, *named, *OPENAPI)
+    assert run.returncode == 5, run.output
+    assert {outcome for outcome, _ in run.cases.values()} == {"skipped"}, run.output
+    echo = run.cases["test_operation_conforms[POST /v1/echo]"][1]
+    assert "not documented as a stream" in echo and "give --stream-contract" in echo
+    assert (
+        "cannot generate its requests"
+        in run.cases["test_operation_conforms[POST /v1/transcribe]"][1]
+    )
+    assert "every operation was skipped: nothing was tested" in run.output
+    tested = run_suites(
+        pytester, *given, "--stream-operation", "echo", "--stream-contract", "echo=text", *OPENAPI
+    )
+    assert tested.returncode == 0, tested.output
+    assert tested.cases == {"test_operation_conforms[POST /v1/echo]": ("passed", "")}
 
 
 # -- the plugin's fixtures in a user's own tests ------------------------------------------------
