@@ -114,3 +114,20 @@ def test_arrivals_when_one_run_is_huge_then_the_sample_stays_bounded() -> None:
     a.add(5.0, 3 * EXACT_TIMES)
     assert a.count == 3 * EXACT_TIMES and len(a.samples) <= 2 * MAX_SAMPLES
     assert a.gaps is not None and a.gaps.count == a.count - 1 and a.gaps.max == 0.0
+
+
+def test_report_when_stream_outgrew_exact_times_then_timeline_drawn_from_the_sample() -> None:
+    from harness._report.model import check_report
+
+    s = StreamSession("t", get_checker("prefab"), start=0.0, max_events=10**9)
+    s.feed_event(SSEEvent('{"type": "start", "data": {}}'), 0.0)
+    for i in range(EXACT_TIMES + 5000):
+        at = i * 0.001
+        s.feed_event(SSEEvent('{"type": "content", "data": "x"}'), at)
+        if i == EXACT_TIMES + 100:  # one broken event, late in the stream
+            s.feed_event(SSEEvent('{"type": "content"}'), at)
+    r = s.finish(1e3)
+    assert r.arrivals is not None and r.arrivals.exact is None and not r.ok
+    (plot,) = check_report(r, "stream-harness check t", ()).plots
+    assert 'stroke="#dc2626"' in plot.svg  # the broken event's tick, in red
+    assert plot.svg.count("<line") <= 2 * MAX_SAMPLES + 100  # a sample's ticks, not 105 000
