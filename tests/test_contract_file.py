@@ -343,7 +343,7 @@ def test_builtin_contracts_when_installed_as_wheel_then_found_in_packaged_data(
     ).stdout.split()
     assert out == [
         str(tmp_path / "harness" / "_data" / "schemas"),
-        "agent-stages,ai-sdk-ui,anthropic-messages,llm-debug,mcp,ollama,openai-chat,openai-responses,prefab,text",
+        "agent-stages,ai-sdk-ui,anthropic-messages,llm-debug,mcp,ndjson,ollama,openai-chat,openai-responses,prefab,text",
         "seq.first",
     ]
 
@@ -364,6 +364,7 @@ def test_cli_contracts_when_run_then_one_line_per_builtin(tmp_path: Path) -> Non
         "anthropic-messages",
         "llm-debug",
         "mcp",
+        "ndjson",
         "ollama",
         "openai-chat",
         "openai-responses",
