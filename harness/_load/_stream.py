@@ -32,9 +32,9 @@ from __future__ import annotations
 import contextlib
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Protocol, overload
+from typing import Final, Protocol
 
 from harness._contracts.registry import get_checker
 from harness._core.errors import UsageError
@@ -67,6 +67,7 @@ from harness._core.roles import Failure, Roles, roles_of
 from harness._core.rules import Violation, strict, violation
 from harness._core.session import ContractChecker, end_of_stream
 from harness._core.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
+from harness._core.timings import Span
 
 from ._wire import ProtocolError, ResponseReader, build_request
 
@@ -268,32 +269,6 @@ class SentScanner:
                 out.append(float(buf[start:end].rstrip(b"\r")))
             pos = buf.find(b"\n" + self._MARK, end)
         return out
-
-
-class _Span(Sequence[float]):
-    """n arrival times of which only the first and last are kept (what timing.buffered reads)."""
-
-    def __init__(self, n: int, first: float, last: float) -> None:
-        self._n, self._first, self._last = n, first, last
-
-    def __len__(self) -> int:
-        return self._n
-
-    @overload
-    def __getitem__(self, i: int) -> float: ...
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[float]: ...
-    def __getitem__(self, i: int | slice) -> float | Sequence[float]:
-        if isinstance(i, slice):
-            raise TypeError("_Span does not slice")
-        if i in (0, -self._n):
-            return self._first
-        if i in (-1, self._n - 1):
-            return self._last
-        raise IndexError(i)
-
-    def __iter__(self) -> Iterator[float]:
-        raise TypeError("_Span does not iterate")
 
 
 class _Stream:
@@ -555,7 +530,7 @@ class _Stream:
             # From when the request was sent: in an open-loop run a late start is the load
             # generator's queue, not a silence of the target's.
             q = r.queue_ms or 0.0
-            span = _Span(
+            span = Span(
                 r.events,
                 (self.first_event_at - r.start) * 1000.0 - q,
                 (self.last_at - r.start) * 1000.0 - q,

@@ -88,7 +88,7 @@ from harness._proptest.requests import (
     request_strategy,
 )
 
-__all__ = ["OpenAPIPlan", "PlannedOperation", "describe_plan", "plan_openapi", "run_openapi"]
+__all__ = ["OpenAPIPlan", "PlannedOperation", "plan_openapi", "run_openapi"]
 
 #: The contract the reproducer's ``check`` line names for a stream the document describes.
 _CHECK_CONTRACT: Final = {"sse": "text", "text": "text", "ndjson": "ndjson"}
@@ -453,12 +453,3 @@ def _judge_invalid(
         return found  # the stream reported the bad input as its failure: right
     accepted = invalid_input_accepted(case, status, result.events)
     return [*found, violation(INVALID_INPUT_ACCEPTED, accepted)]
-
-
-def describe_plan(plan: OpenAPIPlan) -> list[str]:
-    """One line per planned operation (for ``--list`` style output and pytest ids)."""
-    return [
-        f"{p.label} ({p.operation.operation_id or '-'}): "
-        + (f"skipped: {p.skipped}" if p.skipped else f"contract {p.contract}")
-        for p in plan.operations
-    ]
