@@ -262,3 +262,81 @@ def test_connection_when_read_late_then_arrival_is_the_kernel_stamp_not_the_read
         conn.close()
         thread.join(2)
         srv.close()
+
+
+class _ShiftedClockFake:
+    """``time`` with a wall clock ``shift`` seconds away from the kernel's: a VM's skew."""
+
+    def __init__(self, shift: float) -> None:
+        self.shift = shift
+        self.monotonic = time.monotonic
+
+    def time(self) -> float:
+        return time.time() + self.shift
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SO_TIMESTAMPNS is Linux's")
+@pytest.mark.parametrize("shift", [0.0, 0.0017, -0.0017])
+def test_kernel_stamps_once_corrected_for_skew_lie_between_send_and_receipt(
+    shift: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a kernel stamps with a clock away from the process's (CI's VMs: 1.5-1.9 ms
+    behind), the measured skew puts each stamp back between its datagram's send and receipt.
+    The process's clock is shifted by a fake to make such a machine here."""
+    import socket
+
+    from harness._load import _client
+    from harness._load._client import _ANCILLARY, _SO_TIMESTAMPNS, _stamp, measure_kernel_skew
+
+    clock = _ShiftedClockFake(shift)
+    monkeypatch.setattr(_client, "time", clock)
+    skew = measure_kernel_skew()
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.bind(("127.0.0.1", 0))
+        rx.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        rx.settimeout(5)
+        inside = 0
+        for _ in range(20):
+            before = clock.time()
+            tx.sendto(b".", rx.getsockname())
+            _data, ancillary, _flags, _addr = rx.recvmsg(1, _ANCILLARY)
+            after = clock.time()
+            stamp = _stamp(ancillary)
+            assert stamp is not None
+            # 0.2 ms for the clock reads themselves; a preempted round is what the count allows.
+            inside += before - 0.0002 <= stamp + skew <= after + 0.0002
+        assert inside >= 15, (inside, skew)
+    finally:
+        rx.close()
+        tx.close()
+
+
+def test_kernel_arrival_is_kept_between_the_floor_and_now() -> None:
+    """A stamp from before the request went (a clock that jumped back) is the send time; one
+    from the future is now: never a negative TTFB nor an arrival not yet happened."""
+    import socket
+    import struct
+
+    from harness._load import _client
+
+    now_wall = time.time()
+    floor = time.monotonic()
+
+    def ancillary(wall: float) -> list[tuple[int, int, bytes]]:
+        sec = int(wall)
+        return [
+            (
+                socket.SOL_SOCKET,
+                _client._SO_TIMESTAMPNS,
+                struct.pack("qq", sec, int((wall - sec) * 1e9)),
+            )
+        ]
+
+    early = _client._kernel_arrival(ancillary(now_wall - 5), floor)
+    late = _client._kernel_arrival(ancillary(now_wall + 5), floor)
+    assert early is not None and late is not None
+    assert early == floor
+    assert floor <= late <= time.monotonic()
+    assert _client._kernel_arrival([], floor) is None

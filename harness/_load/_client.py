@@ -40,16 +40,72 @@ _SO_TIMESTAMPNS: Final = 35
 _ANCILLARY: Final = _stdsocket.CMSG_SPACE(16)
 
 
-def _kernel_arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
-    """The kernel's receive stamp (wall clock) moved onto the monotonic clock.  The offset is
-    read now, beside the stamp, so a wall clock slewed during a long run does not drift it."""
+def _stamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive stamp (wall clock, seconds) in ``ancillary``, or None."""
     for level, kind, data in ancillary:
         if level == _stdsocket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
             sec, nsec = struct.unpack("qq", data[:16])
-            offset = time.time() - time.monotonic()
-            stamp: float = sec + nsec / 1e9 - offset
-            return min(stamp, time.monotonic())
+            return float(sec + nsec / 1e9)
     return None
+
+
+def measure_kernel_skew(tries: int = 8) -> float:
+    """Seconds to add to the kernel's receive stamps to put them on ``time.time()``'s clock.
+
+    Zero where the two agree, as they should.  Some virtual machines' kernels stamp with a
+    wall clock a millisecond or two away from the one processes read (seen in CI: every stamp
+    1.5-1.9 ms before its bytes were sent), which would make every TTFB that much short.  So a
+    process measures it once, over a loopback UDP pair: a datagram's stamp must lie between
+    the clock read before its send and the one after its receipt; where the nearest of
+    ``tries`` does not, the gap is the skew.  Zero where it cannot be measured.
+    """
+    rx = tx = None
+    early = late = float("inf")
+    try:
+        rx = _stdsocket.socket(_stdsocket.AF_INET, _stdsocket.SOCK_DGRAM)
+        tx = _stdsocket.socket(_stdsocket.AF_INET, _stdsocket.SOCK_DGRAM)
+        rx.bind(("127.0.0.1", 0))
+        rx.setsockopt(_stdsocket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        rx.settimeout(1.0)
+        for _ in range(tries):
+            before = time.time()
+            tx.sendto(b".", rx.getsockname())
+            _data, ancillary, _flags, _addr = rx.recvmsg(1, _ANCILLARY)
+            after = time.time()
+            stamp = _stamp(ancillary)
+            if stamp is None:
+                return 0.0
+            early = min(early, stamp - before)  # >= 0 when the clocks agree
+            late = min(late, after - stamp)  # >= 0 when the clocks agree
+    except OSError:
+        return 0.0
+    finally:
+        for sock in (rx, tx):
+            if sock is not None:
+                sock.close()
+    if early < 0:
+        return -early  # the kernel's clock is behind: stamps came before their sends
+    if late < 0:
+        return late  # ahead: stamps came after their receipts
+    return 0.0
+
+
+_skew: list[float] = []  # measure_kernel_skew(), once per process
+
+
+def _kernel_arrival(ancillary: list[tuple[int, int, bytes]], floor: float) -> float | None:
+    """The kernel's receive stamp moved onto the monotonic clock, kept between ``floor`` (the
+    bytes cannot have come before the request went, nor before the last read's) and now.  The
+    wall-to-monotonic offset is read now, beside the stamp, so a wall clock slewed during a
+    long run does not drift it."""
+    stamp = _stamp(ancillary)
+    if stamp is None:
+        return None
+    if not _skew:
+        _skew.append(measure_kernel_skew())
+    now = time.monotonic()
+    arrived = stamp + _skew[0] - (time.time() - now)
+    return min(max(arrived, floor), now)
 
 
 #: (host, port) -> address, resolved once per process: a load generator that asked DNS for
@@ -104,6 +160,8 @@ class Connection:
         # (The standard socket and ssl modules are gevent's here: Locust patched them.)
         if route is None:
             route = _default_route(target)
+        #: No byte read from here on can have arrived before this (see _kernel_arrival).
+        self._floor = time.monotonic()
         sock = dial(target, route, connect_timeout, address=_address, wrap=False)
         self.sock = sock
         #: When the bytes of the last ``recv`` arrived (monotonic clock), or None if unknown.
@@ -155,10 +213,13 @@ class Connection:
             data: bytes = self.sock.recv(RECV_BYTES)
             return data
         data, ancillary, _flags, _addr = self.sock.recvmsg(RECV_BYTES, _ANCILLARY)
-        self.arrived = _kernel_arrival(ancillary)
+        arrived = self.arrived = _kernel_arrival(ancillary, self._floor)
+        if arrived is not None:
+            self._floor = arrived
         return data
 
     def send(self, data: bytes) -> None:
+        self._floor = time.monotonic()
         if self.tls is None:
             self.sock.sendall(data)
             return
