@@ -378,3 +378,34 @@ def _killed_at_exit(proc: subprocess.Popen[str]) -> Iterator[None]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+class _OutInterruptedAtHeaderFake:
+    """The demo's output, with a Ctrl-C landing as step ``n``'s header is printed: the moment
+    a user (or the test above) sees the step begin."""
+
+    def __init__(self, n: int) -> None:
+        self.header = f"[{n}/5]"
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        if text.startswith(self.header):
+            raise KeyboardInterrupt
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_demo_when_ctrl_c_lands_as_a_step_begins_then_that_step_is_interrupted(
+    tmp_path: Path,
+) -> None:
+    from harness._cli.tour import DemoOptions, run_demo
+
+    out = _OutInterruptedAtHeaderFake(2)
+    result = run_demo(DemoOptions(tmp_path / "r", time_limit=60), out)  # type: ignore[arg-type]
+    assert result.interrupted == "Ctrl-C"
+    assert [s.status for s in result.steps] == ["expected", "interrupted"]
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert [s["status"] for s in summary["steps"]] == ["expected", "interrupted"]

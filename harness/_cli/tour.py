@@ -213,6 +213,10 @@ class _Demo:
             self.result.interrupted = self.stopper.reason or "Ctrl-C"
         finally:
             self.result.interrupted = self.stopper.reason or self.result.interrupted
+            for step in self.result.steps:
+                # Stopped where no step's handler saw it (as the step began).
+                if step.status == "running" and self.result.interrupted:
+                    step.status, step.outcome = "interrupted", "stopped before it finished"
             self.result.duration_s = time.monotonic() - self.started
             if self.result.directory is not None:
                 write_index(self.result, self.result.directory)
@@ -229,9 +233,9 @@ class _Demo:
         unexpected outcome, and the demo goes on with the next one; Ctrl-C goes up."""
         step = Step(key, title)
         self.result.steps.append(step)
-        self.say(f"[{len(self.result.steps)}/{_STEPS}] {title}")
         started = time.monotonic()
         try:
+            self.say(f"[{len(self.result.steps)}/{_STEPS}] {title}")
             yield step
         except KeyboardInterrupt:
             self.stopper.noticed()
