@@ -28,7 +28,9 @@ def serving(app: ASGIApp, lifespan: str = "off") -> Iterator[str]:
     The socket is bound here, before the thread starts, so the port is known and nobody else
     can take it.  On exit the server is told to stop; streams still open get one second.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, as getaddrinfo gives it: asyncio sets TCP_NODELAY on the accepted
+    # sockets only then.  Without it Nagle held each keep-alive response ~40 ms.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -142,7 +142,8 @@ class LLMStub:
 
 
 def _bound() -> socket.socket:
-    sock = socket.socket()
+    # IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then (see http_fixtures).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(4096)
