@@ -150,6 +150,7 @@ def test_openapi_when_a_bug_is_planted_then_found_in_100_examples_and_shrunk(
     found = ops[label]
     assert found["ok"] is False
     assert found["failures"][0]["violations"][0]["rule"] == rule, found["failures"]
+    assert 1 <= found["failures"][0]["found_after_examples"] <= 100  # within the default 100
     request = found["minimal_request"]
     assert shrunk_to(request, minimal), request
     assert request["method"] + " " + request["path"] == label

@@ -305,7 +305,10 @@ def _print_failure(console: Console, failure: Failure) -> None:
     inputs = json_text(shown)
     what = "inputs" if failure.request is None else "request"
     label = f"minimal {what}" if failure.shrunk else f"{what} (a hang is not shrunk)"
-    console.print(f"      [bold]{escape(failure.rule)}[/] with {label} {escape(inputs)}")
+    found = (
+        "" if failure.found_after is None else f" [dim](found at example {failure.found_after})[/]"
+    )
+    console.print(f"      [bold]{escape(failure.rule)}[/] with {label} {escape(inputs)}{found}")
     _print_stream(console, failure.result)
     console.print(f"        [dim]reproduce[/]  {escape(failure.reproducer)}")
     if failure.curl:

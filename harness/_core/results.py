@@ -69,6 +69,9 @@ class Failure:
     #: ``openapi``: the minimal request itself (``{"method", "path", "query", "headers",
     #: "body"}``); ``inputs`` are then the generated parts it was built from.
     request: dict[str, Any] | None = None
+    #: How many examples had run when the rule first failed (a stored failure replayed first
+    #: counts as one); None if unknown.
+    found_after: int | None = None
 
     @property
     def errors(self) -> list[Violation]:
@@ -82,6 +85,8 @@ class Failure:
             "violations": [v.to_json() for v in self.errors],
             "reproducer": self.reproducer,
         }
+        if self.found_after is not None:
+            out["found_after_examples"] = self.found_after
         if self.curl is not None:
             out["curl"] = self.curl
         if self.request is not None:

@@ -167,6 +167,8 @@ class _FunctionRun:
         self.runs = 0
         #: The first failing outcome of each rule, in the order found.
         self.first_failure: dict[str, _Outcome] = {}
+        #: How many inputs had run when each rule first failed (replayed ones included).
+        self.found_after: dict[str, int] = {}
         self.warnings: dict[str, tuple[Violation, dict[str, Any], int]] = {}
         self.stopped = False  # the step's budget of hangs is spent: run no new inputs
         self.slow_runs = 0  # hangs met in this step
@@ -203,6 +205,7 @@ class _FunctionRun:
         outcome = _Outcome(inputs, result, rule_id, _current_choices())
         if rule_id is not None:
             self.first_failure.setdefault(rule_id, outcome)
+            self.found_after.setdefault(rule_id, self.runs)
             if outcome.expensive:
                 self.slow_runs += 1
                 self.stopped = self.slow_runs > self.slow_budget
@@ -402,9 +405,11 @@ def run_property_test(
     report = FunctionReport(name, examples=run.runs, warnings=run.collected_warnings())
     for rule_id, outcome in shrunk.items():
         command, curl = executor.reproducer(name, outcome.inputs)
-        report.failures.append(
-            Failure(rule_id, outcome.inputs, outcome.result, command, curl, rule_id not in unshrunk)
+        failure = Failure(
+            rule_id, outcome.inputs, outcome.result, command, curl, rule_id not in unshrunk
         )
+        failure.found_after = run.found_after.get(rule_id)
+        report.failures.append(failure)
     report.failures.sort(key=lambda f: (len(json_text(f.inputs)), json_text(f.inputs)))
     if thresholds:
         results = [outcome.result for outcome in run.memo.values()]
