@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/stream-harness demo
 
 test: $(STAMP) node-deps check
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" --durations=20
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
