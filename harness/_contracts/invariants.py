@@ -257,7 +257,16 @@ class _Progress:
     broken.  Any other shape, or an event the schema rejected somewhere, is read pointer by
     pointer (:meth:`_feed_any`), which is the definition."""
 
-    __slots__ = ("_current", "_current_at", "_keys", "_prefix", "_total", "_total_at", "counters")
+    __slots__ = (
+        "_current",
+        "_current_at",
+        "_first",
+        "_keys",
+        "_prefix",
+        "_total",
+        "_total_at",
+        "counters",
+    )
 
     def __init__(self, counters: Mapping[str, tuple[Pointer, ...]]) -> None:
         self.counters = counters
@@ -270,8 +279,34 @@ class _Progress:
         self._keys: tuple[tuple[str, ...], tuple[str, ...]] | None = (
             None if shape is None else shape[1]
         )
+        #: (object key, first current key, first total key) when the counters are keys of a
+        #: top-level object (prefab's /data/current, /data/total): the usual event, numbers
+        #: that keep every rule, is judged by :meth:`feed` in a few lookups.
+        self._first: tuple[str, str, str] | None = None
+        if shape is not None and len(shape[0]) == 1 and shape[1][0] and shape[1][1]:
+            self._first = (shape[0][0], shape[1][0][0], shape[1][1][0])
 
     def feed(self, kind: str, event: Any, index: int, invalid: Invalid) -> list[Violation]:
+        first = self._first
+        if first is not None and not invalid and type(event) is dict:
+            inner = event.get(first[0])
+            if type(inner) is dict:
+                current: Any = inner.get(first[1])
+                total: Any = inner.get(first[2])
+                tc, tt = type(current), type(total)
+                if (
+                    (tc is int or tc is float)
+                    and (tt is int or tt is float)
+                    and current <= total
+                    and (self._current_at < 0 or current >= self._current)
+                    and (self._total_at < 0 or total == self._total)
+                ):
+                    self._current, self._current_at = current, index
+                    self._total, self._total_at = total, index
+                    return _NONE
+        return self._feed_keys(event, index, invalid)
+
+    def _feed_keys(self, event: Any, index: int, invalid: Invalid) -> list[Violation]:
         keys = self._keys
         if invalid or keys is None:
             return self._feed_any(event, index, invalid)
