@@ -4,6 +4,7 @@ bound, then counts per rule; arrival times at 8 bytes an event."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,71 @@ def test_check_when_recording_grows_tenfold_then_peak_rss_does_not(tmp_path: Pat
     small = peak(20_000)
     big = peak(200_000)
     assert big - small < 16 * 1024, (small, big)  # KB: 180 000 more events, not 100+ MB more
+
+
+class _OneBodyServerFake:
+    """A loopback server that answers every request with one prebuilt event stream (close-
+    delimited), as fast as the socket takes it."""
+
+    def __init__(self, body: bytes) -> None:
+        import socket
+        import threading
+
+        self.body = body
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/stream"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                peer, _ = self.sock.accept()
+            except OSError:
+                return
+            with peer:
+                peer.recv(65536)
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                head += b"Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
+                with contextlib.suppress(OSError):  # the client stopped reading
+                    peer.sendall(head + self.body)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.timeout(150)
+def test_check_url_when_stream_grows_tenfold_then_peak_rss_does_not(tmp_path: Path) -> None:
+    def peak(events: int) -> int:
+        body = b'data: {"type": "start", "data": {"total": 1}}\n\n'
+        body += b"".join(b'id: %d\ndata: {"type": "content", "data": "tok"}\n\n' % i
+                         for i in range(events))  # fmt: skip
+        body += b'data: {"type": "done", "data": {"total": 1}}\n\n'
+        server = _OneBodyServerFake(body)
+        probe = (
+            "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        argv = [str(EXE), "check", server.url, "--max-events", "10000000", "--report-dir", "rep"]
+        argv += ["--total-timeout", "100"]
+        try:
+            r = subprocess.run(
+                [sys.executable, "-c", probe, *argv],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+                cwd=tmp_path,
+            )
+        finally:
+            server.close()
+        code, kb = r.stdout.split()[-2:]
+        assert code == "0", r.stdout[-2000:] + r.stderr
+        return int(kb)
+
+    # Both past the 8 MB of raw bytes kept for the reproducer (RAW_LIMIT: ~160 000 of these
+    # events), which a shorter stream would still be filling.
+    small = peak(200_000)
+    big = peak(2_000_000)
+    assert big - small < 16 * 1024, (small, big)  # KB: 1.8 M more events, not 100+ MB more
