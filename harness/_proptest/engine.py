@@ -405,11 +405,17 @@ def run_property_test(
     report = FunctionReport(name, examples=run.runs, warnings=run.collected_warnings())
     for rule_id, outcome in shrunk.items():
         command, curl = executor.reproducer(name, outcome.inputs)
-        failure = Failure(
-            rule_id, outcome.inputs, outcome.result, command, curl, rule_id not in unshrunk
+        report.failures.append(
+            Failure(
+                rule_id,
+                outcome.inputs,
+                outcome.result,
+                command,
+                curl,
+                rule_id not in unshrunk,
+                found_after=run.found_after.get(rule_id),
+            )
         )
-        failure.found_after = run.found_after.get(rule_id)
-        report.failures.append(failure)
     report.failures.sort(key=lambda f: (len(json_text(f.inputs)), json_text(f.inputs)))
     if thresholds:
         results = [outcome.result for outcome in run.memo.values()]
