@@ -55,22 +55,30 @@ def measure_kernel_skew(tries: int = 8) -> float:
     Zero where the two agree, as they should.  Some virtual machines' kernels stamp with a
     wall clock a millisecond or two away from the one processes read (seen in CI: every stamp
     1.5-1.9 ms before its bytes were sent), which would make every TTFB that much short.  So a
-    process measures it once, over a loopback UDP pair: a datagram's stamp must lie between
-    the clock read before its send and the one after its receipt; where the nearest of
-    ``tries`` does not, the gap is the skew.  Zero where it cannot be measured.
+    process measures it once, over a loopback TCP connection (the path the streams take): a
+    byte's stamp must lie between the clock read before its send and the one after its
+    receipt; where the nearest of ``tries`` does not, the gap is the skew.  Zero where it
+    cannot be measured.
     """
-    rx = tx = None
+    socks: list[_stdsocket.socket] = []
     early = late = float("inf")
     try:
-        rx = _stdsocket.socket(_stdsocket.AF_INET, _stdsocket.SOCK_DGRAM)
-        tx = _stdsocket.socket(_stdsocket.AF_INET, _stdsocket.SOCK_DGRAM)
-        rx.bind(("127.0.0.1", 0))
-        rx.setsockopt(_stdsocket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-        rx.settimeout(1.0)
+        listener = _stdsocket.socket(_stdsocket.AF_INET, _stdsocket.SOCK_STREAM)
+        socks.append(listener)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        sender = _stdsocket.create_connection(listener.getsockname(), timeout=1.0)
+        socks.append(sender)
+        sender.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
+        listener.settimeout(1.0)
+        receiver, _ = listener.accept()
+        socks.append(receiver)
+        receiver.setsockopt(_stdsocket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        receiver.settimeout(1.0)
         for _ in range(tries):
             before = time.time()
-            tx.sendto(b".", rx.getsockname())
-            _data, ancillary, _flags, _addr = rx.recvmsg(1, _ANCILLARY)
+            sender.sendall(b".")
+            _data, ancillary, _flags, _addr = receiver.recvmsg(1, _ANCILLARY)
             after = time.time()
             stamp = _stamp(ancillary)
             if stamp is None:
@@ -80,9 +88,8 @@ def measure_kernel_skew(tries: int = 8) -> float:
     except OSError:
         return 0.0
     finally:
-        for sock in (rx, tx):
-            if sock is not None:
-                sock.close()
+        for sock in socks:
+            sock.close()
     if early < 0:
         return -early  # the kernel's clock is behind: stamps came before their sends
     if late < 0:
