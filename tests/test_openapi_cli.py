@@ -115,7 +115,7 @@ FOUND = [
         id="agent-stages-no-done-past-three-goals",
     ),
     pytest.param(
-        "ndjson", ("--idle-timeout", "0.5"), "POST /api/generate", "timeout.idle",
+        "ndjson", ("--idle-timeout", "1"), "POST /api/generate", "timeout.idle",
         {"body": {"model": "0", "num_predict": -1}},
         id="ndjson-hang-on-negative-num-predict",
     ),
