@@ -109,7 +109,10 @@ def _kernel_arrival(ancillary: list[tuple[int, int, bytes]], floor: float) -> fl
     if stamp is None:
         return None
     if not _skew:
-        _skew.append(measure_kernel_skew())
+        # Claimed first: gevent may run other streams while it is measured, and they must not
+        # each measure it too (a thousand streams, a thousand connections).
+        _skew.append(0.0)
+        _skew[0] = measure_kernel_skew()
     now = time.monotonic()
     arrived = stamp + _skew[0] - (time.time() - now)
     return min(max(arrived, floor), now)
