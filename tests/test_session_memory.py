@@ -81,6 +81,27 @@ def test_session_when_a_runner_adds_a_violation_to_a_tail_event_then_it_is_shown
     assert entry is not None and [v.rule for v in entry.violations] == ["fake.late"]
 
 
+def peak_rss_kb(args: list[str], cwd: Path) -> int:
+    """``stream-harness ARGS --report-dir rep`` under a fresh parent, so the peak RSS (KB) is
+    this run's alone (not an earlier test's); the run must pass."""
+    probe = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    argv = [str(EXE), *args, "--report-dir", "rep"]
+    r = subprocess.run(
+        [sys.executable, "-c", probe, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
+    code, kb = r.stdout.split()[-2:]
+    assert code == "0", r.stdout[-2000:] + r.stderr
+    return int(kb)
+
+
 @pytest.mark.timeout(120)
 def test_check_when_recording_grows_tenfold_then_peak_rss_does_not(tmp_path: Path) -> None:
     def peak(events: int) -> int:
@@ -90,23 +111,7 @@ def test_check_when_recording_grows_tenfold_then_peak_rss_does_not(tmp_path: Pat
             for i in range(events):
                 f.write(b'id: %d\ndata: {"type": "content", "data": "tok"}\n\n' % i)
             f.write(b'data: {"type": "done", "data": {"total": 1}}\n\n')
-        # A fresh parent per run, so the peak is this run's alone (not an earlier test's).
-        probe = (
-            "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-        )
-        argv = [str(EXE), "check", str(path), "--max-events", "10000000", "--report-dir", "rep"]
-        r = subprocess.run(
-            [sys.executable, "-c", probe, *argv],
-            capture_output=True,
-            text=True,
-            timeout=100,
-            check=False,
-            cwd=tmp_path,
-        )
-        code, kb = r.stdout.split()[-2:]
-        assert code == "0", r.stdout[-2000:] + r.stderr
-        return int(kb)
+        return peak_rss_kb(["check", str(path), "--max-events", "10000000"], tmp_path)
 
     small = peak(20_000)
     big = peak(200_000)
@@ -153,26 +158,11 @@ def test_check_url_when_stream_grows_tenfold_then_peak_rss_does_not(tmp_path: Pa
                          for i in range(events))  # fmt: skip
         body += b'data: {"type": "done", "data": {"total": 1}}\n\n'
         server = _OneBodyServerFake(body)
-        probe = (
-            "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-        )
-        argv = [str(EXE), "check", server.url, "--max-events", "10000000", "--report-dir", "rep"]
-        argv += ["--total-timeout", "100"]
         try:
-            r = subprocess.run(
-                [sys.executable, "-c", probe, *argv],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-                cwd=tmp_path,
-            )
+            argv = ["check", server.url, "--max-events", "10000000", "--total-timeout", "100"]
+            return peak_rss_kb(argv, tmp_path)
         finally:
             server.close()
-        code, kb = r.stdout.split()[-2:]
-        assert code == "0", r.stdout[-2000:] + r.stderr
-        return int(kb)
 
     # Both past the 8 MB of raw bytes kept for the reproducer (RAW_LIMIT: ~160 000 of these
     # events), which a shorter stream would still be filling.
