@@ -276,8 +276,9 @@ def test_load_report_renders_in_a_browser_with_four_plots(
     # Drawn, not blank: the blue lines and bars, and the failing streams in red.
     # (Less what the page shows without its plots: the red is in the text too.)
     html = out / "report.html"
-    assert browser.drawn_share(html, shot, browser.BLUE, tmp_path) > 0.0005
-    assert browser.drawn_share(html, shot, browser.RED, tmp_path) > 0.00002
+    blue, red = browser.drawn_shares(html, shot, tmp_path)
+    assert blue > 0.0005
+    assert red > 0.00002
 
 
 # -- the sans-I/O pieces ----------------------------------------------------------------------

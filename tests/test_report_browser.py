@@ -120,15 +120,16 @@ def colour_share(png: Path, rgb: tuple[int, int, int]) -> float:
         return near / len(pixels)
 
 
-def drawn_share(html: Path, shot: Path, rgb: tuple[int, int, int], tmp: Path) -> float:
-    """The share of ``shot`` (a screenshot of ``html``) in colour ``rgb`` that its plots drew:
-    less what the same page shows with its ``<svg>``s removed (the colour is in text too)."""
+def drawn_shares(html: Path, shot: Path, tmp: Path) -> tuple[float, float]:
+    """The shares of ``shot`` (a screenshot of ``html``) in BLUE and in RED that its plots
+    drew: less what the same page shows with its ``<svg>``s removed (red is in text too)."""
     blank = tmp / "no-plots.html"
     blank.write_text(re.sub(r"<svg.*?</svg>", "", html.read_text(), flags=re.S))
     blank_shot = tmp / "no-plots.png"
     r = chromium("--window-size=1200,2400", f"--screenshot={blank_shot}", blank.as_uri(), tmp=tmp)
     assert blank_shot.exists(), r.stderr[-2000:]
-    return colour_share(shot, rgb) - colour_share(blank_shot, rgb)
+    blue, red = (colour_share(shot, c) - colour_share(blank_shot, c) for c in (BLUE, RED))
+    return blue, red
 
 
 def test_load_report_renders_every_plot_without_errors(tmp_path: Path) -> None:
@@ -138,8 +139,9 @@ def test_load_report_renders_every_plot_without_errors(tmp_path: Path) -> None:
     assert "per-stream timeline" in dom and "seq.after-terminal" in dom
     # The plots are drawn, not blank: their blue strokes and the red bad events show.
     html = tmp_path / "report" / "report.html"
-    assert drawn_share(html, shot, BLUE, tmp_path) > 0.0005
-    assert drawn_share(html, shot, RED, tmp_path) > 0.00002
+    blue, red = drawn_shares(html, shot, tmp_path)
+    assert blue > 0.0005
+    assert red > 0.00002
 
 
 def test_check_report_screenshot_shows_the_failure(tmp_path: Path) -> None:
